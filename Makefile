@@ -1,0 +1,30 @@
+# queuedash: `make dashboards` builds every dashboard, `make test` runs the suite.
+# Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: dashboards test validate clean
+
+dashboards: $(INSTALLED)
+	$(BIN)/queuedash build
+
+validate: dashboards
+	$(BIN)/queuedash validate build/dashboards
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+clean:
+	rm -rf build .pytest_cache .hypothesis
+
+-include stack/stack.mk

@@ -1,0 +1,104 @@
+"""Tasks: what Celery tasks do, per queue and task.
+
+Should-be-zero stats (failed, rejected, unknown... per the queues' settings),
+state rates, success and failure volumes, failure ratio, runtime and wait
+time, and the slowest and most failing tasks.
+"""
+
+from generator import text, variables
+from generator.dashboard import dashboard
+from generator.layout import Row
+from generator.metrics import TASK_STATES, glob
+from generator.panels import Presets, red_unless_zero
+from generator.queries import TaskQueries, call, quote
+from generator.settings import ZERO_TASK_STATES
+
+ZERO_TITLES = {
+    "failed": "Failed tasks",
+    "rejected": "Rejected tasks",
+    "retried": "Retried tasks",
+    "revoked": "Revoked tasks",
+    "unknown": "Unknown tasks (NotRegistered)",
+}
+
+
+def should_be_zero(settings, presets, tasks):
+    panels = []
+    for state in ZERO_TASK_STATES:
+        queues = settings.queues_where_zero(state)
+        if not queues:
+            continue
+        panels.append(presets.should_be_zero(
+            ZERO_TITLES[state],
+            [tasks.counts_by_queue(state, glob(q.name for q in queues))],
+            description=f"Tasks {state} in the time range, per queue that must have none: "
+                        f"{', '.join(q.name for q in queues)}.",
+        ))
+    for metric in settings.zero_metrics:
+        if metric.dashboard == "tasks":
+            panels.append(presets.should_be_zero(metric.title, [metric.target], reduce=metric.reduce))
+    return panels
+
+
+def build(settings):
+    presets = Presets(settings)
+    tasks = TaskQueries(settings.naming)
+    n = settings.naming
+    percentile = n.timer_percentile
+
+    rows = [
+        Row("Should be zero", should_be_zero(settings, presets, tasks)),
+        Row("Activity", [
+            presets.rate("Task states per second", [tasks.rates_by_state(TASK_STATES)], size=(24, 8),
+                         description="Rate of each task state, summed over the selected queues and tasks."),
+            presets.stat("Succeeded", [call("alias", tasks.total_count(["succeeded"]), quote("succeeded"))],
+                         reduce="sum", graph=True, no_value="0",
+                         description="Tasks that succeeded in the time range."),
+            presets.stat("Failed", [call("alias", tasks.total_count(["failed"]), quote("failed"))],
+                         reduce="sum", graph=True, no_value="0",
+                         thresholds=red_unless_zero(),
+                         description="Tasks that failed in the time range."),
+            presets.count("Succeeded and failed per interval", [
+                call("alias", tasks.total_count(["succeeded"]), quote("succeeded")),
+                call("alias", tasks.total_count(["failed"]), quote("failed")),
+            ], size=(16, 8), stack=True),
+            presets.percent("Failure ratio", [call("alias", tasks.failure_ratio(), quote("failed %"))],
+                            description="Failed as a share of failed + succeeded, per flush interval."),
+        ]),
+        Row("Durations", [
+            presets.duration("Runtime", [
+                call("alias", call("averageSeries", tasks.timer("runtime", "mean")), quote("mean")),
+                call("alias", call("maxSeries", tasks.timer("runtime", n.percentile_stat)), quote(f"p{percentile}")),
+                call("alias", call("maxSeries", tasks.timer("runtime", "upper")), quote("max")),
+            ], description="Time a task runs, from the worker's pool picking it up to its result."),
+            presets.duration("Wait time", [
+                call("alias", call("averageSeries", tasks.timer("wait", "mean")), quote("mean")),
+                call("alias", call("maxSeries", tasks.timer("wait", n.percentile_stat)), quote(f"p{percentile}")),
+                call("alias", call("maxSeries", tasks.timer("wait", "upper")), quote("max")),
+            ], description="Time from a task being sent to it starting on a worker."),
+        ]),
+        Row("Worst tasks", [
+            presets.table("Slowest tasks", [
+                call("highestAverage", tasks.timer_per_task("runtime", n.percentile_stat), 10),
+            ], unit="ms", reducers=("mean", "max"),
+                description=f"The 10 tasks with the highest p{percentile} runtime."),
+            presets.table("Most failing tasks", [
+                call("highestAverage", tasks.per_task("failed"), 10),
+            ], reducers=("sum", "max"),
+                description="The 10 tasks with the most failures in the time range."),
+        ]),
+    ]
+    return dashboard(
+        settings,
+        name="tasks",
+        title="Celery tasks",
+        rows=rows,
+        variables=[variables.queue(settings), variables.task(settings)],
+        description=text.render(
+            "dashboard-description.md.j2",
+            summary="Task states, volumes, failures and durations per queue and task.",
+            source="dashboards/tasks.py",
+            naming=n,
+            queues=[q.name for q in settings.queues],
+        ),
+    )

@@ -1,0 +1,65 @@
+"""Workers: how many are online against how many are expected, what they do,
+and how regularly their heartbeats arrive.
+"""
+
+from generator import text, variables
+from generator.dashboard import dashboard
+from generator.layout import Row
+from generator.model import threshold_steps
+from generator.panels import Presets
+from generator.queries import WorkerQueries, call, quote
+
+
+def build(settings):
+    presets = Presets(settings)
+    workers = WorkerQueries(settings.naming)
+    expected = settings.dashboards.expected_workers
+    # A worker counts as gone after two missed heartbeats (Celery's own rule).
+    heartbeat_limit = 2 * settings.dashboards.heartbeat_interval
+
+    zero_panels = [
+        presets.should_be_zero("Workers offline", [call("alias", workers.offline_total(), quote("offline"))],
+                               reduce="lastNotNull",
+                               description="Workers that stopped sending heartbeats (or said goodbye)."),
+    ]
+    zero_panels += [
+        presets.should_be_zero(metric.title, [metric.target], reduce=metric.reduce)
+        for metric in settings.zero_metrics if metric.dashboard == "workers"
+    ]
+
+    rows = [
+        Row("Should be zero", zero_panels),
+        Row("Workers", [
+            presets.stat("Workers online", [call("alias", workers.online_total(), quote("online"))],
+                         thresholds=threshold_steps(("red", None), ("green", expected)) if expected else None,
+                         no_value="0",
+                         description=f"Workers sending heartbeats; red below the expected {expected}."),
+            presets.timeseries("Workers online against expected", [
+                call("alias", workers.online_total(), quote("online")),
+                call("alias", call("constantLine", expected), quote("expected")),
+            ], size=(20, 8)),
+            presets.timeseries("Active tasks", [workers.gauge_by_host("active")],
+                               description="Tasks executing right now, per worker."),
+            presets.rate("Processed per second", [workers.processed_per_second()],
+                         description="Tasks each worker finished, per second."),
+            presets.timeseries("Heartbeat gaps", [workers.gauge_by_host("heartbeat_age")], unit="s",
+                               thresholds=threshold_steps(("green", None), ("red", heartbeat_limit)),
+                               size=(24, 8),
+                               description=f"Seconds since each worker's last heartbeat; past {heartbeat_limit:g} s "
+                                           "it counts as offline."),
+        ]),
+    ]
+    return dashboard(
+        settings,
+        name="workers",
+        title="Celery workers",
+        rows=rows,
+        variables=[variables.host(settings)],
+        description=text.render(
+            "dashboard-description.md.j2",
+            summary="Workers online, active tasks, throughput and heartbeat gaps.",
+            source="dashboards/workers.py",
+            naming=settings.naming,
+            queues=[],
+        ),
+    )

@@ -1,0 +1,33 @@
+"""Assembling a dashboard: what a definition in dashboards/ calls last.
+
+Takes a name (the dashboard's identity), a title, rows of panels and
+variables; lays the panels out, derives the uid from the identity and applies
+the settings every dashboard shares (tags, time range, refresh).
+
+Imports `identity`, `layout`, `model`, `settings`.
+"""
+
+from __future__ import annotations
+
+from grafanalib.core import Templating, Time
+
+from .identity import make_uid
+from .layout import Row, place
+from .model import Dashboard
+from .settings import Settings
+
+
+def dashboard(settings: Settings, *, name: str, title: str, rows: list[Row], variables=(),
+              description: str = "", tags=()) -> Dashboard:
+    options = settings.dashboards
+    return Dashboard(
+        title=title,
+        name=name,
+        uid=make_uid(f"{options.uid_prefix}-{name}"),
+        description=description,
+        panels=place(rows),
+        templating=Templating(list=list(variables)),
+        tags=sorted(set(options.tags) | set(tags)),
+        time=Time(options.time_from, "now"),
+        refresh=options.refresh,
+    )

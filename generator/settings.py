@@ -1,0 +1,360 @@
+"""One frozen settings object, merged from the settings file, environment and CLI.
+
+Precedence, highest first: CLI options (click also reads their environment
+variables, `QUEUEDASH_*`), then the TOML settings file, then the defaults here.
+The file is read with `tomllib`; an unknown key, a wrong type or a bad value is
+a `SettingsError` naming the key and the file.
+
+Imports `errors` and `metrics` (the naming scheme is part of the settings).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import NamingError, SettingsError
+from .metrics import Naming, escape
+
+DEFAULT_SETTINGS_FILE = "queuedash.toml"
+
+#: What a queue can declare must be zero. Task states count per flush; the two
+#: others are broker conditions.
+ZERO_TASK_STATES = ("failed", "rejected", "retried", "revoked", "unknown")
+ZERO_CONDITIONS = ZERO_TASK_STATES + ("no_consumers", "backlog")
+DEFAULT_MUST_BE_ZERO = ("failed", "rejected", "unknown", "no_consumers")
+
+DASHBOARD_NAMES = ("tasks", "broker", "workers")
+REDUCERS = ("sum", "lastNotNull", "max", "mean")
+
+
+@dataclass(frozen=True)
+class Datasource:
+    uid: str = "graphite"
+    name: str = "Graphite"
+
+    def ref(self) -> dict:
+        """The datasource reference Grafana 10.4+ expects in panels and targets."""
+        return {"type": "graphite", "uid": self.uid}
+
+
+@dataclass(frozen=True)
+class Folder:
+    uid: str = "queuedash"
+    title: str = "Celery queues"
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One queue of the inventory, with its optional overrides."""
+
+    name: str
+    title: str | None = None
+    team: str | None = None
+    must_be_zero: tuple[str, ...] = DEFAULT_MUST_BE_ZERO
+
+    @property
+    def node(self) -> str:
+        """The queue's Graphite node (its escaped name)."""
+        return escape(self.name)
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name
+
+
+@dataclass(frozen=True)
+class ZeroMetric:
+    """An extra "should be zero" panel on a Graphite target the settings name."""
+
+    title: str
+    target: str
+    dashboard: str = "tasks"
+    reduce: str = "sum"
+
+
+@dataclass(frozen=True)
+class DashboardOptions:
+    refresh: str = "1m"
+    time_from: str = "now-6h"
+    tags: tuple[str, ...] = ("celery", "queuedash")
+    uid_prefix: str = "queuedash"
+    expected_workers: int = 1
+    heartbeat_interval: float = 2.0
+    queue_length_warning: int = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path | None = None
+    definitions: Path = Path("dashboards")
+    output: Path = Path("build/dashboards")
+    datasource: Datasource = field(default_factory=Datasource)
+    folder: Folder = field(default_factory=Folder)
+    naming: Naming = field(default_factory=Naming)
+    dashboards: DashboardOptions = field(default_factory=DashboardOptions)
+    queues: tuple[Queue, ...] = ()
+    zero_metrics: tuple[ZeroMetric, ...] = ()
+
+    @property
+    def where(self) -> str:
+        return str(self.source) if self.source else "the default settings"
+
+    def queue(self, name: str) -> Queue:
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        raise SettingsError(f"{self.where}: no queue named {name!r} in the inventory")
+
+    def queues_where_zero(self, condition: str) -> tuple[Queue, ...]:
+        """The queues that declare `condition` must be zero."""
+        return tuple(q for q in self.queues if condition in q.must_be_zero)
+
+
+# -- reading the file ------------------------------------------------------------
+
+
+class _Reader:
+    """Reads one TOML table, remembering which keys were used, for error messages."""
+
+    def __init__(self, table: dict, where: str, path: str = ""):
+        self.table = table
+        self.where = where
+        self.path = path
+        self.used: set[str] = set()
+
+    def name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str, message: str):
+        raise SettingsError(f"{self.where}: {self.name(key)}: {message}")
+
+    def get(self, key: str, kind: type | tuple, default: Any = None):
+        self.used.add(key)
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python; a TOML true where a number is wanted is a mistake.
+        if isinstance(value, bool) and bool not in kinds:
+            self.fail(key, f"expected {_kind_names(kinds)}, got {value!r}")
+        if not isinstance(value, kinds):
+            self.fail(key, f"expected {_kind_names(kinds)}, got {type(value).__name__} {value!r}")
+        return value
+
+    def strings(self, key: str, default: tuple = ()) -> tuple[str, ...]:
+        value = self.get(key, list, None)
+        if value is None:
+            return tuple(default)
+        for item in value:
+            if not isinstance(item, str) or not item:
+                self.fail(key, f"expected a list of non-empty strings, got {item!r} in it")
+        return tuple(value)
+
+    def table_of(self, key: str) -> "_Reader":
+        value = self.get(key, dict, {})
+        return _Reader(value, self.where, self.name(key))
+
+    def finish(self):
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            self.fail(unknown[0], "unknown key")
+
+
+def _kind_names(kinds: tuple) -> str:
+    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+             list: "a list", dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load(path: Path | str | None, overrides: dict | None = None) -> Settings:
+    """Read the settings file (if any) and apply CLI/environment overrides.
+
+    `overrides` maps dotted names (``datasource.uid``, ``naming.namespace``,
+    ``output``...) to values; None values are ignored (option not given).
+    """
+    if path is None:
+        settings = Settings()
+    else:
+        path = Path(path)
+        settings = _from_table(_read_toml(path), path)
+    return _apply_overrides(settings, {k: v for k, v in (overrides or {}).items() if v is not None})
+
+
+def _from_table(data: dict, path: Path) -> Settings:
+    where = str(path)
+    top = _Reader(data, where)
+    base = path.parent
+
+    datasource_t = top.table_of("datasource")
+    datasource = Datasource(
+        uid=datasource_t.get("uid", str, Datasource.uid),
+        name=datasource_t.get("name", str, Datasource.name),
+    )
+    datasource_t.finish()
+
+    grafana_t = top.table_of("grafana")
+    folder = Folder(
+        uid=grafana_t.get("folder_uid", str, Folder.uid),
+        title=grafana_t.get("folder_title", str, Folder.title),
+    )
+    grafana_t.finish()
+
+    naming_t = top.table_of("naming")
+    try:
+        naming = Naming(
+            namespace=naming_t.get("namespace", str, Naming.namespace),
+            prefix=naming_t.get("prefix", str, Naming.prefix),
+            root=naming_t.get("root", str, Naming.root),
+            timer_percentile=naming_t.get("timer_percentile", int, Naming.timer_percentile),
+        )
+    except NamingError as exc:
+        raise SettingsError(f"{where}: naming: {exc}") from None
+    naming_t.finish()
+
+    dash_t = top.table_of("dashboards")
+    defaults = DashboardOptions()
+    options = DashboardOptions(
+        refresh=dash_t.get("refresh", str, defaults.refresh),
+        time_from=dash_t.get("time_from", str, defaults.time_from),
+        tags=dash_t.strings("tags", defaults.tags),
+        uid_prefix=dash_t.get("uid_prefix", str, defaults.uid_prefix),
+        expected_workers=dash_t.get("expected_workers", int, defaults.expected_workers),
+        heartbeat_interval=float(dash_t.get("heartbeat_interval", (int, float), defaults.heartbeat_interval)),
+        queue_length_warning=dash_t.get("queue_length_warning", int, defaults.queue_length_warning),
+    )
+    if options.expected_workers < 0:
+        dash_t.fail("expected_workers", "must not be negative")
+    if options.heartbeat_interval <= 0:
+        dash_t.fail("heartbeat_interval", "must be positive")
+    dash_t.finish()
+
+    defaults_t = top.table_of("defaults")
+    default_zero = _must_be_zero(defaults_t, DEFAULT_MUST_BE_ZERO)
+    defaults_t.finish()
+
+    queues = _queues(top, default_zero)
+    zero_metrics = _zero_metrics(top)
+
+    settings = Settings(
+        source=path,
+        definitions=base / top.get("definitions", str, "dashboards"),
+        output=base / top.get("output", str, "build/dashboards"),
+        datasource=datasource,
+        folder=folder,
+        naming=naming,
+        dashboards=options,
+        queues=queues,
+        zero_metrics=zero_metrics,
+    )
+    top.finish()
+    return settings
+
+
+def _must_be_zero(reader: _Reader, default: tuple[str, ...]) -> tuple[str, ...]:
+    values = reader.strings("must_be_zero", default)
+    for value in values:
+        if value not in ZERO_CONDITIONS:
+            reader.fail("must_be_zero", f"unknown condition {value!r} (known: {', '.join(ZERO_CONDITIONS)})")
+    return tuple(dict.fromkeys(values))
+
+
+def _queues(top: _Reader, default_zero: tuple[str, ...]) -> tuple[Queue, ...]:
+    names = top.strings("queues")
+    seen: dict[str, str] = {}
+    for name in names:
+        if name in seen.values():
+            top.fail("queues", f"queue {name!r} is listed twice")
+        node = escape(name)
+        if node in seen:
+            # Two names that escape to the same Graphite node would share metrics.
+            top.fail("queues", f"queues {seen[node]!r} and {name!r} both become the metric node {node!r}")
+        seen[node] = name
+
+    overrides = top.table_of("queue")
+    queues = []
+    for name in names:
+        entry = overrides.get(name, dict, {})
+        reader = _Reader(entry, top.where, f"queue.{name}")
+        queue = Queue(
+            name=name,
+            title=reader.get("title", str, None),
+            team=reader.get("team", str, None),
+            must_be_zero=_must_be_zero(reader, default_zero),
+        )
+        reader.finish()
+        queues.append(queue)
+    for name in overrides.table:
+        if name not in names:
+            overrides.fail(name, "overrides a queue that is not in `queues`")
+    return tuple(queues)
+
+
+def _zero_metrics(top: _Reader) -> tuple[ZeroMetric, ...]:
+    entries = top.get("zero_metrics", list, [])
+    metrics = []
+    for index, entry in enumerate(entries):
+        path = f"zero_metrics[{index}]"
+        if not isinstance(entry, dict):
+            raise SettingsError(f"{top.where}: {path}: expected a table ([[zero_metrics]])")
+        reader = _Reader(entry, top.where, path)
+        title = reader.get("title", str, "")
+        target = reader.get("target", str, "")
+        if not title.strip():
+            reader.fail("title", "must not be empty")
+        if not target.strip():
+            reader.fail("target", "must not be empty")
+        dashboard = reader.get("dashboard", str, "tasks")
+        if dashboard not in DASHBOARD_NAMES:
+            reader.fail("dashboard", f"must be one of {', '.join(DASHBOARD_NAMES)}, got {dashboard!r}")
+        reduce = reader.get("reduce", str, "sum")
+        if reduce not in REDUCERS:
+            reader.fail("reduce", f"must be one of {', '.join(REDUCERS)}, got {reduce!r}")
+        reader.finish()
+        metrics.append(ZeroMetric(title=title, target=target, dashboard=dashboard, reduce=reduce))
+    return tuple(metrics)
+
+
+# -- CLI and environment overrides -------------------------------------------------
+
+_OVERRIDES = {
+    "datasource.uid": ("datasource", "uid"),
+    "datasource.name": ("datasource", "name"),
+    "folder.uid": ("folder", "uid"),
+    "naming.namespace": ("naming", "namespace"),
+    "naming.prefix": ("naming", "prefix"),
+    "naming.root": ("naming", "root"),
+}
+
+
+def _apply_overrides(settings: Settings, overrides: dict) -> Settings:
+    for key, value in sorted(overrides.items()):
+        if key == "output":
+            settings = replace(settings, output=Path(value))
+            continue
+        if key == "definitions":
+            settings = replace(settings, definitions=Path(value))
+            continue
+        if key not in _OVERRIDES:
+            raise SettingsError(f"unknown setting override {key!r}")
+        section, attr = _OVERRIDES[key]
+        try:
+            part = replace(getattr(settings, section), **{attr: value})
+        except NamingError as exc:
+            raise SettingsError(f"{key}: {exc}") from None
+        settings = replace(settings, **{section: part})
+    return settings

@@ -1,0 +1,170 @@
+"""The `queuedash` command through click's CliRunner: output, files, exit codes."""
+
+import json
+import textwrap
+
+import pytest
+
+from generator.cli import cli
+
+GOOD_DEFINITION = '''
+from generator.dashboard import dashboard
+from generator.layout import Row
+from generator.panels import Presets
+
+
+def build(settings):
+    presets = Presets(settings)
+    return dashboard(settings, name="{name}", title="{title}", rows=[
+        Row("Numbers", [presets.stat("Answer", ["constantLine(42)"])]),
+    ])
+'''
+
+
+@pytest.fixture
+def project(in_tmp):
+    """A project folder with a settings file and one working definition."""
+    (in_tmp / "dashboards").mkdir()
+    (in_tmp / "queuedash.toml").write_text('queues = ["default"]\n', encoding="utf-8")
+    define(in_tmp, "answer", "Answer")
+    return in_tmp
+
+
+def define(root, name, title, body=None):
+    text = body if body is not None else GOOD_DEFINITION.format(name=name, title=title)
+    (root / "dashboards" / f"{name}.py").write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def test_build_writes_every_dashboard(runner, project):
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 0, result.output
+    written = project / "build" / "dashboards" / "queuedash-answer.json"
+    assert json.loads(written.read_text())["title"] == "Answer"
+    assert "built 1 dashboard into" in result.output
+
+
+def test_build_to_another_folder_and_only_one(runner, project):
+    define(project, "second", "Second")
+    result = runner.invoke(cli, ["build", "--out", "elsewhere", "--only", "second"])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (project / "elsewhere").iterdir()] == ["queuedash-second.json"]
+
+
+def test_only_an_unknown_name_is_an_error(runner, project):
+    result = runner.invoke(cli, ["build", "--only", "nope"])
+    assert result.exit_code == 1
+    assert "no dashboard named 'nope' (there are: answer)" in result.output
+
+
+def test_the_repository_builds_with_make_dashboards_settings(runner, repo, tmp_path, monkeypatch):
+    monkeypatch.chdir(repo)
+    result = runner.invoke(cli, ["build", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "queuedash-broker.json", "queuedash-tasks.json", "queuedash-workers.json",
+    ]
+
+
+def test_list_shows_names_uids_and_panel_counts(runner, repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    result = runner.invoke(cli, ["list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["NAME", "UID", "PANELS", "TITLE", "DEFINITION"]
+    tasks = next(line for line in lines if line.startswith("tasks "))
+    assert "queuedash-tasks" in tasks and "dashboards/tasks.py" in tasks
+
+
+def test_validate_passes_on_the_definitions_and_on_built_files(runner, project):
+    assert runner.invoke(cli, ["validate"]).output.strip() == "1 dashboard OK"
+    runner.invoke(cli, ["build"])
+    result = runner.invoke(cli, ["validate", "build/dashboards"])
+    assert result.exit_code == 0 and "1 dashboard OK" in result.output
+
+
+def test_validate_reports_every_problem_of_a_broken_file(runner, project):
+    runner.invoke(cli, ["build"])
+    path = project / "build" / "dashboards" / "queuedash-answer.json"
+    data = json.loads(path.read_text())
+    panel = data["panels"][1]
+    panel["type"] = "graph"
+    data["schemaVersion"] = 12
+    stat = dict(panel, id=99, type="stat", gridPos={"x": 20, "y": 0, "w": 8, "h": 4})
+    stat["targets"] = [{"refId": "A", "target": "sumSeries(#B"}, {"refId": "B", "target": "nosuchFunction(a.b)"}]
+    data["panels"].append(stat)
+    path.write_text(json.dumps(data))
+    result = runner.invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1
+    for expected in ("schemaVersion is 12", "panel type 'graph'", "outside the 24-column grid",
+                     "unclosed '('", "unknown Graphite function 'nosuchFunction'"):
+        assert expected in result.output
+
+
+def test_a_definition_that_raises_names_file_and_dashboard_and_keeps_the_previous_build(runner, project):
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    before = (project / "build" / "dashboards" / "queuedash-answer.json").read_text()
+    define(project, "broken", "Broken", body="def build(settings):\n    return 1 / 0\n")
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: dashboards/broken.py: dashboard 'broken': ZeroDivisionError: division by zero"
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in (project / "build" / "dashboards").iterdir()) == ["queuedash-answer.json"]
+    assert (project / "build" / "dashboards" / "queuedash-answer.json").read_text() == before
+    assert [p.name for p in (project / "build").iterdir()] == ["dashboards"]
+
+
+def test_a_definition_that_fails_to_import_is_named(runner, project):
+    define(project, "syntax", "x", body="def build(settings)\n    pass\n")
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 1
+    assert "dashboards/syntax.py: cannot load the definition: SyntaxError" in result.output
+
+
+def test_a_duplicate_uid_is_an_error(runner, project):
+    define(project, "copy", "Copy", body=GOOD_DEFINITION.format(name="answer", title="Copy"))
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 1
+    assert "has the uid 'queuedash-answer' of dashboard 'answer'" in result.output
+
+
+def test_an_empty_title_is_an_error(runner, project):
+    define(project, "untitled", "   ")
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 1
+    assert "dashboards/untitled.py: dashboard 'untitled': the title is empty" in result.output
+
+
+def test_an_unknown_queue_in_an_override_names_the_file(runner, project):
+    (project / "queuedash.toml").write_text('queues = ["default"]\n[queue.emails]\nteam = "x"\n')
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: queuedash.toml: queue.emails: overrides a queue that is not in `queues`"
+
+
+def test_settings_come_from_options_and_environment(runner, project):
+    result = runner.invoke(cli, ["--datasource-uid", "from-cli", "build"], env={"QUEUEDASH_DATASOURCE_UID": "env"})
+    assert result.exit_code == 0
+    data = json.loads((project / "build" / "dashboards" / "queuedash-answer.json").read_text())
+    assert data["panels"][1]["datasource"]["uid"] == "from-cli"
+    runner.invoke(cli, ["build"], env={"QUEUEDASH_DATASOURCE_UID": "from-env"})
+    data = json.loads((project / "build" / "dashboards" / "queuedash-answer.json").read_text())
+    assert data["panels"][1]["datasource"]["uid"] == "from-env"
+
+
+def test_a_missing_settings_file_given_explicitly_is_an_error(runner, project):
+    result = runner.invoke(cli, ["--config", "missing.toml", "build"])
+    assert result.exit_code == 1
+    assert "missing.toml: settings file not found" in result.output
+
+
+def test_usage_mistakes_exit_2(runner, project):
+    assert runner.invoke(cli, ["build", "--bogus"]).exit_code == 2
+    assert runner.invoke(cli, ["--namespace", "flat", "build"]).exit_code == 2
+
+
+def test_help_explains_each_command(runner):
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("build", "list", "validate"):
+        assert command in result.output
+    assert "replaced only when every" in runner.invoke(cli, ["build", "--help"]).output
