@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import NamingError, SettingsError
+from .identity import is_valid_uid
 from .metrics import Naming, escape
 
 DEFAULT_SETTINGS_FILE = "queuedash.toml"
@@ -44,6 +45,21 @@ class Datasource:
 class Folder:
     uid: str = "queuedash"
     title: str = "Celery queues"
+
+
+@dataclass(frozen=True)
+class GrafanaSettings:
+    """Where dashboards go. Credentials are never read from the file: they come
+    from GRAFANA_TOKEN or GRAFANA_USER/GRAFANA_PASSWORD only."""
+
+    url: str = ""
+    org_id: int | None = None
+    verify_tls: bool = True
+    ca_bundle: str = ""
+    timeout: float = 10.0
+    folder: Folder = field(default_factory=Folder)
+    #: Folders above `folder`, outermost first (Grafana's nested folders).
+    parents: tuple[Folder, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,7 +108,7 @@ class Settings:
     definitions: Path = Path("dashboards")
     output: Path = Path("build/dashboards")
     datasource: Datasource = field(default_factory=Datasource)
-    folder: Folder = field(default_factory=Folder)
+    grafana: GrafanaSettings = field(default_factory=GrafanaSettings)
     naming: Naming = field(default_factory=Naming)
     dashboards: DashboardOptions = field(default_factory=DashboardOptions)
     queues: tuple[Queue, ...] = ()
@@ -207,12 +223,7 @@ def _from_table(data: dict, path: Path) -> Settings:
     )
     datasource_t.finish()
 
-    grafana_t = top.table_of("grafana")
-    folder = Folder(
-        uid=grafana_t.get("folder_uid", str, Folder.uid),
-        title=grafana_t.get("folder_title", str, Folder.title),
-    )
-    grafana_t.finish()
+    grafana = _grafana(top.table_of("grafana"))
 
     naming_t = top.table_of("naming")
     try:
@@ -255,13 +266,55 @@ def _from_table(data: dict, path: Path) -> Settings:
         definitions=base / top.get("definitions", str, "dashboards"),
         output=base / top.get("output", str, "build/dashboards"),
         datasource=datasource,
-        folder=folder,
+        grafana=grafana,
         naming=naming,
         dashboards=options,
         queues=queues,
         zero_metrics=zero_metrics,
     )
     top.finish()
+    return settings
+
+
+def _grafana(reader: _Reader) -> GrafanaSettings:
+    defaults = GrafanaSettings()
+    folder = Folder(
+        uid=reader.get("folder_uid", str, Folder.uid),
+        title=reader.get("folder_title", str, Folder.title),
+    )
+    parents = []
+    for index, entry in enumerate(reader.get("parent_folders", list, [])):
+        if not isinstance(entry, dict):
+            reader.fail("parent_folders", f"entry {index} must be a table {{uid = ..., title = ...}}")
+        parent = _Reader(entry, reader.where, f"{reader.name('parent_folders')}[{index}]")
+        uid, title = parent.get("uid", str, ""), parent.get("title", str, "")
+        if not uid or not title:
+            parent.fail("uid", "each parent folder needs a uid and a title")
+        parent.finish()
+        parents.append(Folder(uid=uid, title=title))
+    for candidate in parents + [folder]:
+        if not is_valid_uid(candidate.uid):
+            reader.fail("folder_uid", f"folder uid {candidate.uid!r} is not 1-40 characters of [A-Za-z0-9_-]")
+    org_id = reader.get("org_id", int, None)
+    if org_id is not None and org_id < 1:
+        reader.fail("org_id", "must be a positive whole number")
+    timeout = float(reader.get("timeout", (int, float), defaults.timeout))
+    if timeout <= 0:
+        reader.fail("timeout", "must be positive")
+    settings = GrafanaSettings(
+        url=reader.get("url", str, ""),
+        org_id=org_id,
+        verify_tls=reader.get("verify_tls", bool, True),
+        ca_bundle=reader.get("ca_bundle", str, ""),
+        timeout=timeout,
+        folder=folder,
+        parents=tuple(parents),
+    )
+    for key in ("token", "password", "user", "api_key"):
+        if key in reader.table:
+            reader.fail(key, "credentials do not belong in the settings file: set GRAFANA_TOKEN "
+                             "(or GRAFANA_USER and GRAFANA_PASSWORD) in the environment")
+    reader.finish()
     return settings
 
 
@@ -334,7 +387,11 @@ def _zero_metrics(top: _Reader) -> tuple[ZeroMetric, ...]:
 _OVERRIDES = {
     "datasource.uid": ("datasource", "uid"),
     "datasource.name": ("datasource", "name"),
-    "folder.uid": ("folder", "uid"),
+    "grafana.url": ("grafana", "url"),
+    "grafana.org_id": ("grafana", "org_id"),
+    "grafana.verify_tls": ("grafana", "verify_tls"),
+    "grafana.ca_bundle": ("grafana", "ca_bundle"),
+    "grafana.timeout": ("grafana", "timeout"),
     "naming.namespace": ("naming", "namespace"),
     "naming.prefix": ("naming", "prefix"),
     "naming.root": ("naming", "root"),

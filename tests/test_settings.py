@@ -16,6 +16,21 @@ def test_the_example_at_the_repo_root_loads(repo):
     assert settings.naming.namespace == "legacy"
 
 
+def test_grafana_connection_settings(write_settings):
+    path = write_settings('''
+        [grafana]
+        url = "https://example.invalid/grafana"
+        org_id = 2
+        folder_uid = "celery"
+        folder_title = "Celery"
+        parent_folders = [{ uid = "ops", title = "Operations" }]
+    ''')
+    grafana = load(path, {"grafana.url": "http://127.0.0.1:3000"}).grafana
+    assert grafana.url == "http://127.0.0.1:3000"
+    assert grafana.org_id == 2 and grafana.verify_tls and grafana.timeout == 10.0
+    assert [f.uid for f in grafana.parents] == ["ops"] and grafana.folder.title == "Celery"
+
+
 def test_no_file_means_defaults():
     settings = load(None)
     assert settings.queues == ()
@@ -51,6 +66,10 @@ def test_defaults_apply_to_queues_without_overrides(write_settings):
     ('[[zero_metrics]]\ntitle = "x"', "zero_metrics[0].target: must not be empty"),
     ('[[zero_metrics]]\ntitle = "x"\ntarget = "a.b"\ndashboard = "nope"', "zero_metrics[0].dashboard: must be one of"),
     ('queues = [', "not valid TOML"),
+    ('[grafana]\ntoken = "glsa_x"', "grafana.token: credentials do not belong in the settings file"),
+    ('[grafana]\nfolder_uid = "a b"', "grafana.folder_uid: folder uid 'a b' is not"),
+    ('[grafana]\nparent_folders = [{uid = "ops"}]', "each parent folder needs a uid and a title"),
+    ('[grafana]\ntimeout = 0', "grafana.timeout: must be positive"),
 ])
 def test_a_wrong_key_is_one_clear_error_naming_key_and_file(write_settings, body, message):
     path = write_settings(body)
