@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: dashboards test validate clean
+.PHONY: dashboards test validate benchmark clean
 
 dashboards: $(INSTALLED)
 	$(BIN)/queuedash build
@@ -17,6 +17,9 @@ validate: dashboards
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+benchmark: $(INSTALLED)
+	$(BIN)/python benchmarks/build_benchmark.py
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -2,47 +2,13 @@
 tasks in and out, and the received-minus-processed backlog.
 """
 
-from generator import text, variables
+from generator import health, text, variables
 from generator.dashboard import dashboard
 from generator.layout import Row
-from generator.metrics import ANY, PROCESSED_STATES, Pattern, glob
+from generator.metrics import ANY, PROCESSED_STATES, Pattern
 from generator.model import threshold_steps
-from generator.panels import Presets, Query
+from generator.panels import Presets
 from generator.queries import BrokerQueries, TaskQueries, call, quote
-
-
-def backlog_queries(tasks: TaskQueries, queue) -> list[Query]:
-    """Received minus processed for one queue, written with Grafana references:
-    hidden A (received) and B (processed), and C = diffSeries(#A, #B)."""
-    return [
-        Query(tasks.received(queue), hidden=True),
-        Query(tasks.processed(queue), hidden=True),
-        Query(call("alias", call("diffSeries", "#A", "#B"), quote("received - processed"))),
-    ]
-
-
-def should_be_zero(settings, presets, tasks, broker):
-    panels = []
-    queues = settings.queues_where_zero("no_consumers")
-    if queues:
-        panels.append(presets.should_be_zero(
-            "Waiting with no consumer",
-            [broker.waiting_without_consumers(glob(q.name for q in queues))],
-            reduce="lastNotNull",
-            description="Messages waiting in a queue that no worker consumes, per queue: "
-                        f"{', '.join(q.name for q in queues)}.",
-        ))
-    for queue in settings.queues_where_zero("backlog"):
-        panels.append(presets.should_be_zero(
-            f"Backlog: {queue.display_title}",
-            backlog_queries(tasks, queue.name),
-            description=f"Tasks received minus tasks processed on {queue.name} over the time range: "
-                        "0 when every received task has ended.",
-        ))
-    for metric in settings.zero_metrics:
-        if metric.dashboard == "broker":
-            panels.append(presets.should_be_zero(metric.title, [metric.target], reduce=metric.reduce))
-    return panels
 
 
 def build(settings):
@@ -52,7 +18,8 @@ def build(settings):
     warning = settings.dashboards.queue_length_warning
 
     rows = [
-        Row("Should be zero", should_be_zero(settings, presets, tasks, broker)),
+        Row("Should be zero", health.for_queues(presets, settings, settings.queues, ["no_consumers", "backlog"])
+            + health.extra(presets, settings, "broker")),
         Row("Queues", [
             presets.timeseries("Queue length", [broker.gauge_by_queue("length")],
                                description="Messages waiting in the broker, per queue."),
@@ -70,7 +37,7 @@ def build(settings):
                 call("alias", call("sumSeries", tasks.rate(Pattern("{" + ",".join(PROCESSED_STATES) + "}"))),
                      quote("processed")),
             ], size=(24, 8), description="Tasks sent by producers against tasks ended by workers, per second."),
-            presets.count("Backlog: received - processed ($queue)", backlog_queries(tasks, Pattern("$queue")),
+            presets.count("Backlog: received - processed ($queue)", tasks.backlog_with_references(Pattern("$queue")),
                           bars=False, minimum=None, repeat="queue", size=(6, 8),
                           description="Per flush interval: positive while workers fall behind."),
         ]),

@@ -5,39 +5,13 @@ state rates, success and failure volumes, failure ratio, runtime and wait
 time, and the slowest and most failing tasks.
 """
 
-from generator import text, variables
+from generator import health, text, variables
 from generator.dashboard import dashboard
 from generator.layout import Row
-from generator.metrics import TASK_STATES, glob
+from generator.metrics import TASK_STATES
 from generator.panels import Presets, red_unless_zero
 from generator.queries import TaskQueries, call, quote
 from generator.settings import ZERO_TASK_STATES
-
-ZERO_TITLES = {
-    "failed": "Failed tasks",
-    "rejected": "Rejected tasks",
-    "retried": "Retried tasks",
-    "revoked": "Revoked tasks",
-    "unknown": "Unknown tasks (NotRegistered)",
-}
-
-
-def should_be_zero(settings, presets, tasks):
-    panels = []
-    for state in ZERO_TASK_STATES:
-        queues = settings.queues_where_zero(state)
-        if not queues:
-            continue
-        panels.append(presets.should_be_zero(
-            ZERO_TITLES[state],
-            [tasks.counts_by_queue(state, glob(q.name for q in queues))],
-            description=f"Tasks {state} in the time range, per queue that must have none: "
-                        f"{', '.join(q.name for q in queues)}.",
-        ))
-    for metric in settings.zero_metrics:
-        if metric.dashboard == "tasks":
-            panels.append(presets.should_be_zero(metric.title, [metric.target], reduce=metric.reduce))
-    return panels
 
 
 def build(settings):
@@ -47,7 +21,8 @@ def build(settings):
     percentile = n.timer_percentile
 
     rows = [
-        Row("Should be zero", should_be_zero(settings, presets, tasks)),
+        Row("Should be zero", health.for_queues(presets, settings, settings.queues, ZERO_TASK_STATES)
+            + health.extra(presets, settings, "tasks")),
         Row("Activity", [
             presets.rate("Task states per second", [tasks.rates_by_state(TASK_STATES)], size=(24, 8),
                          description="Rate of each task state, summed over the selected queues and tasks."),

@@ -2,7 +2,7 @@
 and how regularly their heartbeats arrive.
 """
 
-from generator import text, variables
+from generator import health, text, variables
 from generator.dashboard import dashboard
 from generator.layout import Row
 from generator.model import threshold_steps
@@ -17,15 +17,7 @@ def build(settings):
     # A worker counts as gone after two missed heartbeats (Celery's own rule).
     heartbeat_limit = 2 * settings.dashboards.heartbeat_interval
 
-    zero_panels = [
-        presets.should_be_zero("Workers offline", [call("alias", workers.offline_total(), quote("offline"))],
-                               reduce="lastNotNull",
-                               description="Workers that stopped sending heartbeats (or said goodbye)."),
-    ]
-    zero_panels += [
-        presets.should_be_zero(metric.title, [metric.target], reduce=metric.reduce)
-        for metric in settings.zero_metrics if metric.dashboard == "workers"
-    ]
+    zero_panels = [health.workers_offline(presets, settings)] + health.extra(presets, settings, "workers")
 
     rows = [
         Row("Should be zero", zero_panels),

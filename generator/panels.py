@@ -13,12 +13,10 @@ Imports `model`, `queries`, `settings`.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
-
 from grafanalib.core import GridPos, Repeat
 
 from . import model
-from .queries import expand_references, references_in
+from .queries import Query, expand_references, references_in
 from .settings import Settings
 
 #: Smallest value the "should be zero" red step catches. Thresholds match
@@ -28,15 +26,6 @@ NONZERO = 1e-9
 STAT_SIZE = (4, 4)
 GRAPH_SIZE = (12, 8)
 TABLE_SIZE = (12, 8)
-
-
-@dataclass(frozen=True)
-class Query:
-    """A Graphite target with options: `hidden` helpers feed ``#X`` references."""
-
-    target: str
-    hidden: bool = False
-    ref: str | None = None
 
 
 def red_unless_zero() -> list[dict]:

@@ -11,10 +11,20 @@ Imports `metrics`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .metrics import ANY, PROCESSED_STATES, Naming, Pattern
 
 REFERENCE = re.compile(r"#([A-Z])")
+
+
+@dataclass(frozen=True)
+class Query:
+    """A Graphite target with options: `hidden` helpers feed ``#X`` references."""
+
+    target: str
+    hidden: bool = False
+    ref: str | None = None
 
 
 def quote(text: str) -> str:
@@ -84,6 +94,15 @@ class TaskQueries:
         null first series would make the result the second one with its sign flipped.
         """
         return call("diffSeries", self.received(queue), self.processed(queue))
+
+    def backlog_with_references(self, queue=None, label="received - processed") -> list[Query]:
+        """The backlog written with Grafana references: hidden A (received) and
+        B (processed), and C = diffSeries(#A, #B), which gets ``targetFull``."""
+        return [
+            Query(self.received(queue), hidden=True),
+            Query(self.processed(queue), hidden=True),
+            Query(call("alias", call("diffSeries", "#A", "#B"), quote(label))),
+        ]
 
     def rates_by_state(self, state_names) -> str:
         """One series per state: the rate summed over the selected queues and tasks."""

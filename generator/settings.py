@@ -63,6 +63,14 @@ class GrafanaSettings:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A dashboard link; `url` is a Jinja2 template rendered with the queue."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Queue:
     """One queue of the inventory, with its optional overrides."""
 
@@ -70,6 +78,16 @@ class Queue:
     title: str | None = None
     team: str | None = None
     must_be_zero: tuple[str, ...] = DEFAULT_MUST_BE_ZERO
+    tags: tuple[str, ...] = ()
+    links: tuple[Link, ...] = ()
+    runbook_url: str | None = None
+    #: Template (in the settings' templates folder) for the runbook panel.
+    runbook_template: str = "queue-runbook.md.j2"
+    #: Workers that should consume this queue; fewer turns the panel red (0: no check).
+    expected_workers: int = 0
+    queue_length_warning: int = 100
+    failure_ratio_warning: float = 1.0
+    failure_ratio_alert: float = 5.0
 
     @property
     def node(self) -> str:
@@ -113,6 +131,8 @@ class Settings:
     dashboards: DashboardOptions = field(default_factory=DashboardOptions)
     queues: tuple[Queue, ...] = ()
     zero_metrics: tuple[ZeroMetric, ...] = ()
+    #: Folder of the user's own Jinja2 templates (queue runbooks and the like).
+    templates: Path | None = None
 
     @property
     def where(self) -> str:
@@ -255,10 +275,10 @@ def _from_table(data: dict, path: Path) -> Settings:
     dash_t.finish()
 
     defaults_t = top.table_of("defaults")
-    default_zero = _must_be_zero(defaults_t, DEFAULT_MUST_BE_ZERO)
+    queue_defaults = _queue_fields(defaults_t, Queue(name="-", queue_length_warning=options.queue_length_warning))
     defaults_t.finish()
 
-    queues = _queues(top, default_zero)
+    queues = _queues(top, queue_defaults)
     zero_metrics = _zero_metrics(top)
 
     settings = Settings(
@@ -271,6 +291,7 @@ def _from_table(data: dict, path: Path) -> Settings:
         dashboards=options,
         queues=queues,
         zero_metrics=zero_metrics,
+        templates=base / top.get("templates", str, "templates"),
     )
     top.finish()
     return settings
@@ -326,7 +347,48 @@ def _must_be_zero(reader: _Reader, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _queues(top: _Reader, default_zero: tuple[str, ...]) -> tuple[Queue, ...]:
+def _queue_fields(reader: _Reader, defaults: Queue) -> dict:
+    """The keys a queue and [defaults] share, falling back to `defaults`."""
+    fields = {
+        "must_be_zero": _must_be_zero(reader, defaults.must_be_zero),
+        "tags": reader.strings("tags", defaults.tags),
+        "links": _links(reader, defaults.links),
+        "runbook_template": reader.get("runbook_template", str, defaults.runbook_template),
+        "expected_workers": reader.get("expected_workers", int, defaults.expected_workers),
+        "queue_length_warning": reader.get("queue_length_warning", int, defaults.queue_length_warning),
+        "failure_ratio_warning": float(reader.get("failure_ratio_warning", (int, float), defaults.failure_ratio_warning)),
+        "failure_ratio_alert": float(reader.get("failure_ratio_alert", (int, float), defaults.failure_ratio_alert)),
+    }
+    if fields["expected_workers"] < 0:
+        reader.fail("expected_workers", "must not be negative")
+    if fields["queue_length_warning"] < 1:
+        reader.fail("queue_length_warning", "must be at least 1")
+    if not 0 < fields["failure_ratio_warning"] <= fields["failure_ratio_alert"] <= 100:
+        reader.fail("failure_ratio_warning", "need 0 < failure_ratio_warning <= failure_ratio_alert <= 100 (percent)")
+    for tag in fields["tags"]:
+        if len(tag) > 50:
+            reader.fail("tags", f"tag {tag[:20]!r}... is longer than Grafana's 50 characters")
+    return fields
+
+
+def _links(reader: _Reader, default: tuple[Link, ...]) -> tuple[Link, ...]:
+    entries = reader.get("links", list, None)
+    if entries is None:
+        return default
+    links = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            reader.fail("links", f"entry {index} must be a table {{title = ..., url = ...}}")
+        link = _Reader(entry, reader.where, f"{reader.name('links')}[{index}]")
+        title, url = link.get("title", str, ""), link.get("url", str, "")
+        if not title.strip() or not url.strip():
+            link.fail("url", "each link needs a title and a url")
+        link.finish()
+        links.append(Link(title=title, url=url))
+    return tuple(links)
+
+
+def _queues(top: _Reader, defaults: dict) -> tuple[Queue, ...]:
     names = top.strings("queues")
     seen: dict[str, str] = {}
     for name in names:
@@ -347,7 +409,8 @@ def _queues(top: _Reader, default_zero: tuple[str, ...]) -> tuple[Queue, ...]:
             name=name,
             title=reader.get("title", str, None),
             team=reader.get("team", str, None),
-            must_be_zero=_must_be_zero(reader, default_zero),
+            runbook_url=reader.get("runbook_url", str, None),
+            **_queue_fields(reader, Queue(name=name, **defaults)),
         )
         reader.finish()
         queues.append(queue)
