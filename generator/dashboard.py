@@ -18,7 +18,7 @@ from .settings import Settings
 
 
 def dashboard(settings: Settings, *, name: str, title: str, rows: list[Row], variables=(),
-              description: str = "", tags=()) -> Dashboard:
+              description: str = "", tags=(), links=()) -> Dashboard:
     options = settings.dashboards
     return Dashboard(
         title=title,
@@ -28,6 +28,7 @@ def dashboard(settings: Settings, *, name: str, title: str, rows: list[Row], var
         panels=place(rows),
         templating=Templating(list=list(variables)),
         tags=sorted(set(options.tags) | set(tags)),
+        links=list(links),
         time=Time(options.time_from, "now"),
         refresh=options.refresh,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import attr
-from grafanalib.core import GridPos
+from grafanalib.core import GridPos, Repeat
 
 from .model import RowPanel
 
@@ -27,6 +27,8 @@ class Row:
 
     title: str
     panels: list = field(default_factory=list)
+    #: A variable to repeat the row (and the panels under it) for, e.g. "queue".
+    repeat: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.panels)
@@ -51,7 +53,10 @@ def place(rows: list[Row]) -> list:
         if not row:
             continue
         if row.title:
-            placed.append(RowPanel(title=row.title, id=next_id, gridPos=GridPos(h=ROW_HEIGHT, w=GRID_COLUMNS, x=0, y=y)))
+            placed.append(RowPanel(
+                title=row.title, id=next_id, gridPos=GridPos(h=ROW_HEIGHT, w=GRID_COLUMNS, x=0, y=y),
+                repeat=Repeat(variable=row.repeat) if row.repeat else Repeat(),
+            ))
             next_id += 1
             y += ROW_HEIGHT
         x = 0
@@ -59,7 +64,7 @@ def place(rows: list[Row]) -> list:
         for panel in row.panels:
             width, height = size(panel)
             # A repeated panel's clones fill whole lines in the browser: give it one.
-            alone = bool(panel.repeat.variable)
+            alone = bool(getattr(panel, "repeat", None) and panel.repeat.variable)
             if x and (x + width > GRID_COLUMNS or alone):
                 y += line_height
                 x, line_height = 0, 0

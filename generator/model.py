@@ -52,6 +52,22 @@ def threshold_steps(*steps: tuple[str, float | None]) -> list[dict]:
     return out
 
 
+def link(title: str, url: str) -> dict:
+    """A dashboard link to a URL, opened in a new tab, keeping the time range."""
+    return {
+        "asDropdown": False,
+        "icon": "external link",
+        "includeVars": False,
+        "keepTime": False,
+        "tags": [],
+        "targetBlank": True,
+        "title": title,
+        "tooltip": "",
+        "type": "link",
+        "url": url,
+    }
+
+
 # -- targets ------------------------------------------------------------------
 
 
@@ -188,6 +204,26 @@ class Table(core.Table):
         options = {"cellHeight": "sm", "frameIndex": 0, "showHeader": self.showHeader}
         _set(options, "sortBy", self.sortBy)
         data["options"] = options
+        return data
+
+
+@attr.s
+class Text(core.Text):
+    """A markdown panel (runbooks, ownership): no datasource, no targets."""
+
+    def to_json_data(self):
+        data = {
+            "type": "text",
+            "id": self.id,
+            "title": self.title,
+            "gridPos": self.gridPos,
+            "options": {
+                "code": {"language": "plaintext", "showLineNumbers": False, "showMiniMap": False},
+                "content": self.content,
+                "mode": self.mode,
+            },
+        }
+        _set(data, "description", self.description)
         return data
 
 

@@ -122,6 +122,12 @@ class Presets:
         )
         return table
 
+    def markdown(self, title, content: str, *, size=(24, 6), description=None) -> model.Text:
+        """Text for people: runbooks, ownership, what to do when a panel is red."""
+        width, height = size
+        return model.Text(title=title, content=content, mode="markdown", description=description,
+                          gridPos=GridPos(h=height, w=width, x=0, y=0))
+
     # -- layered presets ----------------------------------------------------
 
     def rate(self, title, targets, **options) -> model.TimeSeries:

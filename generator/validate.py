@@ -19,7 +19,7 @@ from .identity import is_valid_uid
 from .model import SCHEMA_VERSION
 from .queries import expand_references, references_in
 
-PANEL_TYPES = {"timeseries", "stat", "table", "row"}
+PANEL_TYPES = {"timeseries", "stat", "table", "row", "text"}
 LEGACY_DASHBOARD_KEYS = {"style", "rows", "sharedCrosshair", "hideControls", "gnetId"}
 LEGACY_PANEL_KEYS = {"span", "height", "error", "minSpan", "editable", "columns", "fontSize", "styles"}
 STAT_OPTIONS = {"colorMode", "graphMode", "justifyMode", "orientation", "percentChangeColorMode",
@@ -124,6 +124,10 @@ def _check_panel(panel: dict, found: list[str]) -> None:
         return
     if not str(panel.get("title", "")).strip():
         found.append(f"{label}: the title is empty")
+    if kind == "text":
+        if not isinstance(panel.get("options", {}).get("content"), str):
+            found.append(f"{label}: a text panel needs options.content")
+        return
     _check_datasource(panel.get("datasource"), label, found)
     _check_field_config(panel, label, found)
     if kind == "stat":

@@ -53,3 +53,10 @@ def broker_queue(settings: Settings) -> QueryVariable:
 def host(settings: Settings) -> QueryVariable:
     n = settings.naming
     return _variable(settings, "host", "Worker", _up_to(n.worker_gauge(ANY, "online"), n.worker_host_node))
+
+
+def task_of_queue(settings: Settings, queue_name: str) -> QueryVariable:
+    """The tasks seen on one concrete queue."""
+    n = settings.naming
+    path = n.task_count(queue_name, ANY, "received")
+    return _variable(settings, "task", "Task", _up_to(path, n.task_task_node))

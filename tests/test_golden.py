@@ -12,7 +12,9 @@ import pytest
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-@pytest.mark.parametrize("name", ["tasks", "broker", "workers"])
+@pytest.mark.parametrize("name", [
+    "tasks", "broker", "workers", "overview", "queue-default", "queue-emails", "queue-billing.invoices",
+])
 def test_dashboard_matches_its_golden_file(built, name):
     item = built[name]
     path = GOLDEN / item.filename

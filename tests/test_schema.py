@@ -39,7 +39,9 @@ def schema_errors(dashboard):
     return errors
 
 
-@pytest.mark.parametrize("name", ["tasks", "broker", "workers"])
+@pytest.mark.parametrize("name", [
+    "tasks", "broker", "workers", "overview", "queue-default", "queue-emails", "queue-billing.invoices",
+])
 def test_dashboards_validate_against_grafanas_schemas(built, name):
     assert schema_errors(built[name].data) == []
 

@@ -1,0 +1,51 @@
+"""Overview: every queue on one page, a row repeated per queue ($queue).
+
+The same figures as the per-queue dashboards, condensed: backlog, failures,
+queue length, consumers and task rates for each selected queue.
+"""
+
+from generator import health, text, variables
+from generator.dashboard import dashboard
+from generator.layout import Row
+from generator.metrics import ANY, TASK_STATES, Pattern
+from generator.model import threshold_steps
+from generator.panels import Presets
+from generator.queries import BrokerQueries, TaskQueries, call, quote
+from generator.settings import ZERO_CONDITIONS
+
+
+def build(settings):
+    presets = Presets(settings)
+    queue = Pattern("$queue")
+    tasks = TaskQueries(settings.naming, queue=queue, task=ANY)
+    broker = BrokerQueries(settings.naming, queue=queue)
+    warning = settings.dashboards.queue_length_warning
+
+    rows = [
+        Row("Should be zero", health.for_queues(presets, settings, settings.queues, ZERO_CONDITIONS)),
+        Row("Queue $queue", [
+            presets.should_be_zero("Backlog", tasks.backlog_with_references(queue), size=(4, 6),
+                                   description="Received minus processed over the time range."),
+            presets.should_be_zero("Failed", [call("alias", tasks.total_count(["failed"]), quote("failed"))],
+                                   size=(4, 6), description="Tasks failed over the time range."),
+            presets.stat("Queue length", [broker.gauge_by_queue("length")], size=(4, 6),
+                         thresholds=threshold_steps(("green", None), ("orange", warning))),
+            presets.stat("Consumers", [broker.gauge_by_queue("consumers")], size=(4, 6), no_value="0"),
+            presets.rate("Task states per second", [tasks.rates_by_state(TASK_STATES)], size=(8, 6),
+                         legend_calcs=()),
+        ], repeat="queue"),
+    ]
+    return dashboard(
+        settings,
+        name="overview",
+        title="Celery queues overview",
+        rows=rows,
+        variables=[variables.queue(settings)],
+        description=text.render(
+            "dashboard-description.md.j2",
+            summary="Every queue on one page: a row per queue, repeated over $queue.",
+            source="dashboards/overview.py",
+            naming=settings.naming,
+            queues=[q.name for q in settings.queues],
+        ),
+    )

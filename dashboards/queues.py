@@ -1,0 +1,131 @@
+"""One dashboard per queue of the inventory: its tasks, backlog, should-be-zero
+panels and broker figures, with the queue's own text, links and thresholds.
+
+Text (description, runbook panel, panel descriptions, link URLs) is rendered
+from Jinja2 templates with the queue's inventory entry as context; a queue can
+point `runbook_template` at a template of its own.
+"""
+
+from generator import health, text
+from generator.dashboard import dashboard
+from generator.errors import DefinitionError
+from generator.layout import Row
+from generator.metrics import ANY, TASK_STATES, Pattern
+from generator.model import link, threshold_steps
+from generator.panels import Presets
+from generator.queries import BrokerQueries, TaskQueries, call, quote
+from generator.settings import ZERO_CONDITIONS
+from generator.variables import task_of_queue
+
+
+def build(settings):
+    return [queue_dashboard(settings, queue) for queue in settings.queues]
+
+
+def context(settings, queue) -> dict:
+    """What templates see: the queue's inventory entry and its metric paths."""
+    naming = settings.naming
+    return {
+        "queue": {
+            "name": queue.name,
+            "node": queue.node,
+            "title": queue.display_title,
+            "team": queue.team,
+            "tags": list(queue.tags),
+            "runbook_url": queue.runbook_url,
+            "must_be_zero": list(queue.must_be_zero),
+            "expected_workers": queue.expected_workers,
+            "queue_length_warning": queue.queue_length_warning,
+            "failure_ratio_warning": queue.failure_ratio_warning,
+            "failure_ratio_alert": queue.failure_ratio_alert,
+        },
+        "paths": {
+            "received": naming.task_count(queue.name, ANY, "received"),
+            "length": naming.broker_gauge(queue.name, "length"),
+        },
+    }
+
+
+class QueueText:
+    """Renders the queue's templates; an error names the template, line and queue."""
+
+    def __init__(self, settings, queue):
+        self.settings = settings
+        self.queue = queue
+        self.context = context(settings, queue)
+
+    def render(self, template, **extra):
+        try:
+            return text.render(template, self.settings.templates, **self.context, **extra)
+        except DefinitionError as exc:
+            raise DefinitionError(f"{exc} (queue {self.queue.name!r})") from None
+
+    def panel(self, name):
+        return self.render("queue-panel.md.j2", panel=name)
+
+    def links(self):
+        links = []
+        if self.queue.runbook_url:
+            links.append(link("Runbook", self.queue.runbook_url))
+        for index, item in enumerate(self.queue.links):
+            try:
+                url = text.render_string(item.url, f"queue.{self.queue.name}.links[{index}].url", **self.context)
+            except DefinitionError as exc:
+                raise DefinitionError(f"{exc} (queue {self.queue.name!r})") from None
+            links.append(link(item.title, url))
+        return links
+
+
+def queue_dashboard(settings, queue):
+    presets = Presets(settings)
+    words = QueueText(settings, queue)
+    all_tasks = TaskQueries(settings.naming, queue=queue.name, task=ANY)
+    tasks = TaskQueries(settings.naming, queue=queue.name, task=Pattern("$task"))
+    broker = BrokerQueries(settings.naming, queue=queue.name)
+    percentile = settings.naming.timer_percentile
+    expected = queue.expected_workers
+
+    rows = [
+        Row("Should be zero", health.for_queues(presets, settings, [queue], ZERO_CONDITIONS)),
+        Row("Backlog and broker", [
+            presets.count("Backlog: received - processed", all_tasks.backlog_with_references(queue.name),
+                          bars=False, minimum=None, size=(12, 8), description=words.panel("backlog")),
+            presets.stat("Queue length now", [broker.gauge_by_queue("length")], size=(6, 8),
+                         thresholds=threshold_steps(("green", None), ("orange", queue.queue_length_warning)),
+                         graph=True, description=words.panel("queue_length")),
+            presets.stat("Workers consuming", [broker.gauge_by_queue("consumers")], size=(6, 8),
+                         thresholds=threshold_steps(("red", None), ("green", expected)) if expected else None,
+                         no_value="0", description=words.panel("workers")),
+            presets.timeseries("Queue length", [broker.gauge_by_queue("length")], size=(8, 8)),
+            presets.timeseries("Consumers", [broker.gauge_by_queue("consumers")], size=(8, 8)),
+            presets.timeseries("Unacked", [broker.gauge_by_queue("unacked")], size=(8, 8)),
+        ]),
+        Row("Tasks", [
+            presets.rate("Task states per second", [tasks.rates_by_state(TASK_STATES)]),
+            presets.percent("Failure ratio", [call("alias", tasks.failure_ratio(), quote("failed %"))],
+                            warn=queue.failure_ratio_warning, alert=queue.failure_ratio_alert,
+                            description=words.panel("failure_ratio")),
+            presets.duration("Runtime", [
+                call("alias", call("averageSeries", tasks.timer("runtime", "mean")), quote("mean")),
+                call("alias", call("maxSeries", tasks.timer("runtime", settings.naming.percentile_stat)),
+                     quote(f"p{percentile}")),
+                call("alias", call("maxSeries", tasks.timer("runtime", "upper")), quote("max")),
+            ]),
+            presets.table("Most failing tasks", [call("highestAverage", tasks.per_task("failed"), 10)],
+                          reducers=("sum", "max")),
+        ]),
+        Row("About this queue", [
+            presets.markdown("Runbook and ownership", words.render(queue.runbook_template)),
+        ]),
+    ]
+    tags = list(queue.tags) + ([f"team:{queue.team}"] if queue.team else []) + ["queue"]
+    return dashboard(
+        settings,
+        name=f"queue-{queue.name}",
+        title=f"Celery queue: {queue.display_title}",
+        rows=rows,
+        variables=[task_of_queue(settings, queue.name)],
+        description=words.render("queue-description.md.j2"),
+        tags=tags,
+        links=words.links(),
+    )
