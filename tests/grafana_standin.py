@@ -27,6 +27,7 @@ import re
 import secrets
 import socket
 import string
+import sys
 import threading
 import time
 import traceback
@@ -1341,6 +1342,9 @@ class _StandinRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "GrafanaStandin/1.0"
     sys_version = ""
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus delayed ACKs
+    # stall every keep-alive response by ~40 ms (Go's net/http sets TCP_NODELAY as well).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self.server.standin._serve(self)
@@ -1405,6 +1409,12 @@ class _StandinHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._open_connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return  # the client went away (its timeout, a drop, stop()): not a stand-in bug
+        self.standin.errors.append(traceback.format_exc())
 
     def close_open_connections(self) -> None:
         """On stop, kept-alive connections must die too, or a stopped server keeps answering."""
