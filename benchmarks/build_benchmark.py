@@ -1,7 +1,8 @@
-"""Build time and output size for 10, 100 and 1,000 queues, one dashboard per queue.
+"""Build time and output size for 10, 100, 300 and 1,000 queues, one dashboard per queue.
 
-For each size the same model objects (the repository's tasks dashboard, built
-once per queue) are encoded two ways in the same run:
+For each size the same model objects (the per-queue dashboards of
+dashboards/queues.py, one per queue of an inventory of that size) are encoded
+two ways in the same run:
 
 * queuedash: `generator.build` (model -> plain dicts -> sorted, indented JSON);
 * the baseline: grafanalib's own encoder (`DashboardEncoder`, calling each
@@ -11,7 +12,7 @@ Reported per size: model construction time (shared by both), encoding time of
 each, total bytes of each, and how many of each pass Grafana's JSON Schemas
 (tests/schemas, strict). Best of `--repeat` runs. Usage:
 
-    python benchmarks/build_benchmark.py [--sizes 10,100,1000] [--repeat 3]
+    python benchmarks/build_benchmark.py [--sizes 10,100,300,1000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -60,13 +61,22 @@ def ours_encode(dashboard) -> str:
     return encode(_plain(dashboard))
 
 
-def build_models(base, definition, count: int):
-    models = []
+def inventory(base, count: int):
+    """Settings with `count` queues, every fourth with overrides (team, runbook, links)."""
+    queues = []
     for index in range(count):
-        queue = Queue(name=f"queue.{index:04d}", must_be_zero=("failed", "rejected", "backlog", "no_consumers"))
-        settings = replace(base, queues=(queue,), dashboards=replace(base.dashboards, uid_prefix=f"bench-{index:04d}"))
-        models.append(definition.build(settings))
-    return models
+        name = f"queue.{index:04d}"
+        if index % 4 == 0:
+            queues.append(Queue(name=name, title=f"Queue {index}", team=f"team-{index % 7}",
+                                runbook_url=f"https://runbooks.example.invalid/{index}",
+                                must_be_zero=("failed", "rejected", "backlog", "no_consumers"), expected_workers=2))
+        else:
+            queues.append(Queue(name=name))
+    return replace(base, queues=tuple(queues))
+
+
+def build_models(settings, definition):
+    return definition.build(settings)
 
 
 def best(function, repeat: int):
@@ -80,9 +90,9 @@ def best(function, repeat: int):
 
 
 def measure(count: int, repeat: int) -> dict:
-    base = replace(load(REPO / "queuedash.toml"), dashboards=DashboardOptions())
-    definition = load_definition("tasks")
-    construct_s, models = best(lambda: build_models(base, definition, count), repeat)
+    settings = inventory(replace(load(REPO / "queuedash.toml"), dashboards=DashboardOptions()), count)
+    definition = load_definition("queues")
+    construct_s, models = best(lambda: build_models(settings, definition), repeat)
     ours_s, ours = best(lambda: [ours_encode(m) for m in models], repeat)
     stock_s, stock = best(lambda: [stock_encode(m) for m in models], repeat)
     return {
@@ -106,7 +116,7 @@ def _stock_schema_errors(text: str) -> list:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--sizes", default="10,100,300,1000")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     rows = [measure(int(size), args.repeat) for size in args.sizes.split(",")]

@@ -8,14 +8,18 @@ mistake is click's exit status 2. No traceback for a user's mistake.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import cached_property
 from pathlib import Path
 
 import click
 
+from . import export
 from . import settings as settings_module
-from .build import build_all, write
+from .build import build_all, encode, write
+from .discover import add_queues
+from .discover import discover as discover_queues
 from .errors import QueuedashError
 from .validate import problems
 
@@ -77,22 +81,57 @@ def cli(ctx, config, definitions, datasource_uid, namespace, prefix):
 
 @cli.command()
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Output folder. Default: the settings' `output` (build/dashboards).")
+              help="Output folder. Default: the settings' `output` (build/dashboards); build/import with --for-import.")
 @click.option("--only", metavar="NAME", help="Build only this dashboard (name or uid); other files stay.")
+@click.option("--for-import", is_flag=True,
+              help="Write JSON for Grafana's Import screen: a DS_GRAPHITE datasource input, __requires, no id.")
+@click.option("--provisioning", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write DIR/dashboards/<folder uid>/*.json and DIR/provisioning/dashboards/queuedash.yaml.")
+@click.option("--provisioning-path", metavar="PATH",
+              help="The dashboards folder as Grafana sees it, for the YAML's `path` "
+                   "(default: DIR/dashboards/<folder uid>, absolute).")
 @pass_app
-def build(app: App, out: Path | None, only: str | None):
+def build(app: App, out: Path | None, only: str | None, for_import: bool, provisioning: Path | None,
+          provisioning_path: str | None):
     """Compile every dashboard definition to Grafana JSON.
 
-    Files are named <uid>.json. The output folder is replaced only when every
+    Three ways to get the dashboards into Grafana: the default JSON is ready
+    for the HTTP API (`queuedash deploy`); --for-import writes files for
+    Dashboards > New > Import; --provisioning writes files and a provisioning
+    YAML for Grafana to load from disk.
+
+    Files are named <uid>.json. An output folder is replaced only when every
     dashboard built: a failed build leaves the previous one as it was.
     """
+    if for_import and provisioning:
+        raise click.UsageError("--for-import and --provisioning are different outputs: choose one")
+    if provisioning_path and not provisioning:
+        raise click.UsageError("--provisioning-path goes with --provisioning")
     settings = app.settings
     built = build_all(settings, only=only)
-    target = out or settings.output
+    if for_import:
+        built = [_for_import(item, settings.datasource.name) for item in built]
+        target = out or settings.output.parent / "import"
+    elif provisioning:
+        target = provisioning / "dashboards" / settings.grafana.folder.uid
+    else:
+        target = out or settings.output
     paths = write(built, target, replace_all=only is None)
     for item, path in zip(built, paths):
         click.echo(f"{path}  {item.title} ({item.panel_count} panels)")
+    if provisioning:
+        folder = settings.grafana.folder
+        yaml_path = provisioning / "provisioning" / "dashboards" / "queuedash.yaml"
+        export.write_text(yaml_path, export.provisioning_yaml(
+            folder.uid, folder.title, provisioning_path or str(target.resolve()), settings.grafana.org_id or 1,
+        ))
+        click.echo(f"{yaml_path}  provisioning for folder {folder.title!r}")
     click.echo(f"built {len(built)} dashboard{'s' if len(built) != 1 else ''} into {target}")
+
+
+def _for_import(item, datasource_label: str):
+    data = export.for_import(item.data, datasource_label)
+    return dataclasses.replace(item, data=data, text=encode(data))
 
 
 @cli.command(name="list")
@@ -130,6 +169,34 @@ def validate(app: App, paths: tuple[Path, ...]):
     if failures:
         raise click.ClickException(f"{failures} problem{'s' if failures != 1 else ''} in {len(checked)} dashboards")
     click.echo(f"{len(checked)} dashboard{'s' if len(checked) != 1 else ''} OK")
+
+
+@cli.command()
+@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", metavar="URL",
+              help="graphite-web's base URL, e.g. http://graphite:8080.")
+@click.option("--write", "write_new", is_flag=True,
+              help="Append the new queues to the settings file's `queues` (comments and order kept).")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for Graphite.")
+@pass_app
+def discover(app: App, graphite_url: str, write_new: bool, timeout: float):
+    """List the queues Graphite has metrics for, against the inventory.
+
+    new: in Graphite, not in the inventory; missing: in the inventory, no
+    metrics in Graphite; known: both. Graphite holds escaped names (a dot
+    became "_"), so a new queue is added under its metric name.
+    """
+    settings = app.settings
+    result = discover_queues(settings, graphite_url, timeout)
+    for status, names in (("new", result.new), ("missing", result.missing), ("known", result.known)):
+        for name in names:
+            click.echo(f"{status:<8} {name}")
+    click.echo(f"{len(result.found)} queues in Graphite: {len(result.new)} new, "
+               f"{len(result.missing)} missing, {len(result.known)} known")
+    if write_new and result.new:
+        if settings.source is None:
+            raise QueuedashError("no settings file to write to: pass --config FILE")
+        add_queues(settings.source, result.new)
+        click.echo(f"added {len(result.new)} queue{'s' if len(result.new) != 1 else ''} to {settings.source}")
 
 
 def _json_files(paths):

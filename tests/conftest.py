@@ -58,3 +58,7 @@ def in_tmp(tmp_path, monkeypatch):
         if name.startswith("QUEUEDASH_"):
             monkeypatch.delenv(name)
     return tmp_path
+
+
+# Real servers (Graphite, StatsD, Redis, RabbitMQ) on loopback, shared per session.
+from realstack import graphite, rabbitmq, redis_server, statsd  # noqa: E402,F401

@@ -1,0 +1,101 @@
+"""Discovery: which queues Graphite has metrics for, against the inventory.
+
+Asks graphite-web's ``/metrics/find`` for the queue node of the task counters
+and of the broker gauges (the naming scheme says where that node is), and
+compares with the inventory's escaped names. New queues can be appended to
+the settings file's `queues` list with tomlkit, which keeps the file's
+comments, order and layout.
+
+Imports `errors`, `metrics`, `settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from .errors import QueuedashError, SettingsError
+from .metrics import ANY, Naming
+from .settings import Settings
+
+
+class GraphiteError(QueuedashError):
+    """Graphite could not be reached or answered with an error."""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    found: tuple[str, ...]     # queue nodes Graphite has metrics for
+    new: tuple[str, ...]       # in Graphite, not in the inventory
+    missing: tuple[str, ...]   # inventory queue names with no metrics in Graphite
+    known: tuple[str, ...]     # inventory queue names with metrics
+
+
+def queue_find_queries(naming: Naming) -> list[str]:
+    """The metrics/find queries listing queue nodes: task counters and broker gauges."""
+    count = naming.task_count(ANY, ANY, "received").split(".")[: naming.task_queue_node + 1]
+    gauge = naming.broker_gauge(ANY, "length").split(".")[: naming.broker_queue_node + 1]
+    return [".".join(count), ".".join(gauge)]
+
+
+def find(graphite_url: str, query: str, timeout: float = 10.0) -> list[str]:
+    """Node names matching `query` (graphite-web's metrics/find, JSON tree form)."""
+    url = graphite_url.rstrip("/") + "/metrics/find"
+    try:
+        response = requests.get(url, params={"query": query, "format": "treejson"}, timeout=timeout)
+    except requests.Timeout:
+        raise GraphiteError(f"{graphite_url}: Graphite did not answer within {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise GraphiteError(f"{graphite_url}: cannot reach Graphite ({type(exc).__name__})") from None
+    if response.status_code != 200:
+        raise GraphiteError(f"{graphite_url}: metrics/find answered HTTP {response.status_code}")
+    try:
+        nodes = response.json()
+    except ValueError:
+        raise GraphiteError(f"{graphite_url}: metrics/find did not answer JSON: is this graphite-web?") from None
+    return sorted({node["text"] for node in nodes if isinstance(node, dict) and "text" in node})
+
+
+def discover(settings: Settings, graphite_url: str, timeout: float = 10.0) -> Discovery:
+    found = set()
+    for query in queue_find_queries(settings.naming):
+        found.update(find(graphite_url, query, timeout))
+    inventory = {q.node: q.name for q in settings.queues}
+    return Discovery(
+        found=tuple(sorted(found)),
+        new=tuple(sorted(found - set(inventory))),
+        missing=tuple(sorted(name for node, name in inventory.items() if node not in found)),
+        known=tuple(sorted(name for node, name in inventory.items() if node in found)),
+    )
+
+
+def add_queues(path: Path, names) -> None:
+    """Append `names` to the `queues` list of the settings file at `path`,
+    keeping its comments and order; the file is replaced in one step."""
+    names = list(names)
+    try:
+        original = path.read_text(encoding="utf-8")
+        document = tomlkit.parse(original)
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
+    except TOMLKitError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    if "queues" not in document:
+        # A top-level key must come before the first table, so it goes first.
+        document = tomlkit.parse("queues = []\n" + original)
+    queues = document["queues"]
+    if not isinstance(queues, list):
+        raise SettingsError(f"{path}: queues: expected a list")
+    for name in names:
+        if name not in queues:
+            queues.append(name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(tomlkit.dumps(document))
+    os.replace(tmp, path)
