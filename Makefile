@@ -1,5 +1,8 @@
 # queuedash: `make dashboards` builds every dashboard, `make test` runs the suite.
-# Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed.
+# Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed;
+# `make test` also installs the real servers the tests start (stack/install.sh:
+# Graphite in .stack/graphite-venv, npm statsd in .stack/statsd, and, as root,
+# Debian's redis-server and rabbitmq-server).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,7 +18,7 @@ dashboards: $(INSTALLED)
 validate: dashboards
 	$(BIN)/queuedash validate build/dashboards
 
-test: $(INSTALLED)
+test: $(INSTALLED) stack-install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 benchmark: $(INSTALLED)
@@ -30,4 +33,4 @@ $(INSTALLED): pyproject.toml
 clean:
 	rm -rf build .pytest_cache .hypothesis
 
--include stack/stack.mk
+include stack/stack.mk
