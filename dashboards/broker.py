@@ -2,8 +2,8 @@
 tasks in and out, and the received-minus-processed backlog.
 """
 
-from generator import health, text, variables
-from generator.dashboard import dashboard
+from generator import health, variables
+from generator.dashboard import dashboard, description
 from generator.layout import Row
 from generator.metrics import ANY, PROCESSED_STATES, Pattern
 from generator.model import threshold_steps
@@ -48,11 +48,6 @@ def build(settings):
         title="Celery broker",
         rows=rows,
         variables=[variables.broker_queue(settings)],
-        description=text.render(
-            "dashboard-description.md.j2",
-            summary="Queue length, consumers, unacked messages and the received-minus-processed backlog.",
-            source="dashboards/broker.py",
-            naming=settings.naming,
-            queues=[q.name for q in settings.queues],
-        ),
+        description=description(settings, "Queue length, consumers, unacked messages and the received-minus-processed backlog.",
+                                "dashboards/broker.py"),
     )

@@ -4,8 +4,8 @@ The same figures as the per-queue dashboards, condensed: backlog, failures,
 queue length, consumers and task rates for each selected queue.
 """
 
-from generator import health, text, variables
-from generator.dashboard import dashboard
+from generator import health, variables
+from generator.dashboard import dashboard, description
 from generator.layout import Row
 from generator.metrics import ANY, TASK_STATES, Pattern
 from generator.model import threshold_steps
@@ -41,11 +41,6 @@ def build(settings):
         title="Celery queues overview",
         rows=rows,
         variables=[variables.queue(settings)],
-        description=text.render(
-            "dashboard-description.md.j2",
-            summary="Every queue on one page: a row per queue, repeated over $queue.",
-            source="dashboards/overview.py",
-            naming=settings.naming,
-            queues=[q.name for q in settings.queues],
-        ),
+        description=description(settings, "Every queue on one page: a row per queue, repeated over $queue.",
+                                "dashboards/overview.py"),
     )

@@ -5,8 +5,8 @@ state rates, success and failure volumes, failure ratio, runtime and wait
 time, and the slowest and most failing tasks.
 """
 
-from generator import health, text, variables
-from generator.dashboard import dashboard
+from generator import health, variables
+from generator.dashboard import dashboard, description
 from generator.layout import Row
 from generator.metrics import TASK_STATES
 from generator.panels import Presets, red_unless_zero
@@ -69,11 +69,6 @@ def build(settings):
         title="Celery tasks",
         rows=rows,
         variables=[variables.queue(settings), variables.task(settings)],
-        description=text.render(
-            "dashboard-description.md.j2",
-            summary="Task states, volumes, failures and durations per queue and task.",
-            source="dashboards/tasks.py",
-            naming=n,
-            queues=[q.name for q in settings.queues],
-        ),
+        description=description(settings, "Task states, volumes, failures and durations per queue and task.",
+                                "dashboards/tasks.py"),
     )

@@ -2,8 +2,8 @@
 and how regularly their heartbeats arrive.
 """
 
-from generator import health, text, variables
-from generator.dashboard import dashboard
+from generator import health, variables
+from generator.dashboard import dashboard, description
 from generator.layout import Row
 from generator.model import threshold_steps
 from generator.panels import Presets
@@ -47,11 +47,6 @@ def build(settings):
         title="Celery workers",
         rows=rows,
         variables=[variables.host(settings)],
-        description=text.render(
-            "dashboard-description.md.j2",
-            summary="Workers online, active tasks, throughput and heartbeat gaps.",
-            source="dashboards/workers.py",
-            naming=settings.naming,
-            queues=[],
-        ),
+        description=description(settings, "Workers online, active tasks, throughput and heartbeat gaps.",
+                                "dashboards/workers.py", per_queue=False),
     )

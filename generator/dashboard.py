@@ -4,7 +4,7 @@ Takes a name (the dashboard's identity), a title, rows of panels and
 variables; lays the panels out, derives the uid from the identity and applies
 the settings every dashboard shares (tags, time range, refresh).
 
-Imports `identity`, `layout`, `model`, `settings`.
+Imports `identity`, `layout`, `model`, `settings`, `text`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .identity import make_uid
 from .layout import Row, place
 from .model import Dashboard
 from .settings import Settings
+from .text import render
 
 
 def dashboard(settings: Settings, *, name: str, title: str, rows: list[Row], variables=(),
@@ -31,4 +32,16 @@ def dashboard(settings: Settings, *, name: str, title: str, rows: list[Row], var
         links=list(links),
         time=Time(options.time_from, "now"),
         refresh=options.refresh,
+    )
+
+
+def description(settings: Settings, summary: str, source: str, per_queue: bool = True) -> str:
+    """The standard dashboard description: what it shows, where it comes from,
+    and (for dashboards about queues) which queues it covers."""
+    return render(
+        "dashboard-description.md.j2",
+        summary=summary,
+        source=source,
+        naming=settings.naming,
+        queues=[q.name for q in settings.queues] if per_queue else [],
     )
