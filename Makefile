@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: dashboards test validate benchmark clean
+.PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy clean
 
 dashboards: $(INSTALLED)
 	$(BIN)/queuedash build
@@ -23,6 +23,15 @@ test: $(INSTALLED) stack-install
 
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py
+
+# Push the dashboards through Grafana's HTTP API: needs GRAFANA_URL and GRAFANA_TOKEN
+# (or GRAFANA_USER/GRAFANA_PASSWORD). Extra arguments: make deploy-dashboards DEPLOY_ARGS=--dry-run
+DEPLOY_ARGS ?=
+deploy-dashboards: $(INSTALLED)
+	$(BIN)/queuedash deploy $(DEPLOY_ARGS)
+
+benchmark-deploy: $(INSTALLED)
+	$(BIN)/python benchmarks/deploy_benchmark.py
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

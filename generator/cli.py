@@ -224,5 +224,9 @@ def main():
     cli(prog_name="queuedash")
 
 
-if __name__ == "__main__":
-    main()
+# Commands that live beside their own code; registered last because they
+# import this module's group and App. (`python -m generator` runs main.)
+from .grafana.commands import deploy, diff  # noqa: E402
+
+cli.add_command(deploy)
+cli.add_command(diff)

@@ -1,0 +1,5 @@
+"""`python -m generator`: the queuedash command."""
+
+from .cli import main
+
+main()
