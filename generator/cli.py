@@ -230,3 +230,5 @@ from .grafana.commands import deploy, diff  # noqa: E402
 
 cli.add_command(deploy)
 cli.add_command(diff)
+from .check_command import check  # noqa: E402
+cli.add_command(check)

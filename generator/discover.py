@@ -6,7 +6,7 @@ compares with the inventory's escaped names. New queues can be appended to
 the settings file's `queues` list with tomlkit, which keeps the file's
 comments, order and layout.
 
-Imports `errors`, `metrics`, `settings`.
+Imports `errors`, `graphite`, `metrics`, `settings`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from .errors import QueuedashError, SettingsError
+from .errors import SettingsError
+from .graphite import GraphiteClient, GraphiteError  # noqa: F401  (GraphiteError: what discover raises)
 from .metrics import ANY, Naming
 from .settings import Settings
-
-
-class GraphiteError(QueuedashError):
-    """Graphite could not be reached or answered with an error."""
 
 
 @dataclass(frozen=True)
@@ -45,21 +41,8 @@ def queue_find_queries(naming: Naming) -> list[str]:
 
 
 def find(graphite_url: str, query: str, timeout: float = 10.0) -> list[str]:
-    """Node names matching `query` (graphite-web's metrics/find, JSON tree form)."""
-    url = graphite_url.rstrip("/") + "/metrics/find"
-    try:
-        response = requests.get(url, params={"query": query, "format": "treejson"}, timeout=timeout)
-    except requests.Timeout:
-        raise GraphiteError(f"{graphite_url}: Graphite did not answer within {timeout:g} s") from None
-    except requests.RequestException as exc:
-        raise GraphiteError(f"{graphite_url}: cannot reach Graphite ({type(exc).__name__})") from None
-    if response.status_code != 200:
-        raise GraphiteError(f"{graphite_url}: metrics/find answered HTTP {response.status_code}")
-    try:
-        nodes = response.json()
-    except ValueError:
-        raise GraphiteError(f"{graphite_url}: metrics/find did not answer JSON: is this graphite-web?") from None
-    return sorted({node["text"] for node in nodes if isinstance(node, dict) and "text" in node})
+    """Node names matching `query` (graphite-web's metrics/find)."""
+    return GraphiteClient(graphite_url, timeout).find(query)
 
 
 def discover(settings: Settings, graphite_url: str, timeout: float = 10.0) -> Discovery:

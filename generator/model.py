@@ -107,6 +107,7 @@ def _panel_common(panel: core.Panel, panel_type: str) -> dict:
     _set(data, "interval", panel.interval)
     _set(data, "timeFrom", panel.timeFrom)
     _set(data, "timeShift", panel.timeShift)
+    _set(data, "maxDataPoints", panel.maxDataPoints)
     if panel.repeat.variable:
         data["repeat"] = panel.repeat.variable
         data["repeatDirection"] = panel.repeat.direction or "h"
@@ -130,6 +131,9 @@ def _field_defaults(panel, unit: str, color: dict, mappings: list, extra: dict |
 
 @attr.s
 class TimeSeries(core.TimeSeries):
+    # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
+    maxDataPoints = attr.ib(default=None, validator=optional(instance_of(int)))
+
     def to_json_data(self):
         custom = {
             "axisPlacement": self.axisPlacement,
@@ -167,6 +171,9 @@ class TimeSeries(core.TimeSeries):
 
 @attr.s
 class Stat(core.Stat):
+    # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
+    maxDataPoints = attr.ib(default=None, validator=optional(instance_of(int)))
+
     def to_json_data(self):
         data = _panel_common(self, "stat")
         data["fieldConfig"] = {
@@ -192,6 +199,9 @@ class Stat(core.Stat):
 
 @attr.s
 class Table(core.Table):
+    # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
+    maxDataPoints = attr.ib(default=None, validator=optional(instance_of(int)))
+
     def to_json_data(self):
         data = _panel_common(self, "table")
         custom = {"align": self.align, "inspect": False}

@@ -13,6 +13,8 @@ Imports `model`, `queries`, `settings`.
 from __future__ import annotations
 
 import string
+import sys
+
 from grafanalib.core import GridPos, Repeat
 
 from . import model
@@ -22,6 +24,19 @@ from .settings import Settings
 #: Smallest value the "should be zero" red step catches. Thresholds match
 #: value >= step, and rates and averages can be small fractions.
 NONZERO = 1e-9
+
+#: The lowest number JSON can hold: the open lower end of a range mapping.
+#: Grafana compares a null bound as 0 (JavaScript's isNaN(null) is false), so
+#: {"from": null, "to": -1e-9} would match no value at all.
+LOWEST = -sys.float_info.max
+
+#: maxDataPoints of panels that reduce series to numbers themselves (stat,
+#: table). Asked for fewer points than the range holds (by default, the panel's
+#: width in pixels: 320 for a 4-column stat, against 360 points in an hour of
+#: 10 s flushes), Graphite averages neighbouring points, and a stat's sum of
+#: counts comes out too small. 43200 (Grafana's own default for alert queries)
+#: covers 5 days of 10 s points or 30 days of 1 min ones.
+ALL_POINTS = 43200
 
 STAT_SIZE = (4, 4)
 GRAPH_SIZE = (12, 8)
@@ -106,6 +121,7 @@ class Presets:
             thresholds=thresholds or model.threshold_steps(("green", None)),
             mappings=list(mappings),
             noValue=no_value if no_value is not None else "none",
+            maxDataPoints=ALL_POINTS,
         )
 
     def table(self, title, targets, *, reducers=("mean", "max"), unit="short", description=None,
@@ -119,6 +135,7 @@ class Presets:
                 # column per reducer.
                 {"id": "reduce", "options": {"reducers": list(reducers)}},
             ],
+            maxDataPoints=ALL_POINTS,
         )
         return table
 
@@ -161,7 +178,7 @@ class Presets:
             reduce=reduce,
             thresholds=red_unless_zero(),
             mappings=[
-                {"type": "range", "options": {"from": None, "to": -NONZERO, "result": {"color": "red", "index": 0}}},
+                {"type": "range", "options": {"from": LOWEST, "to": -NONZERO, "result": {"color": "red", "index": 0}}},
             ],
             no_value="0",
             description=description,

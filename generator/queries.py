@@ -110,10 +110,12 @@ class TaskQueries:
         return call("aliasByNode", call("groupByNode", self.rate(states(state_names)), node, quote("sum")), 0)
 
     def counts_by_queue(self, state, queues: Pattern) -> str:
-        """One series per queue: count per flush of `state`, nulls as 0."""
+        """One series per queue, named after it: count per flush of `state`, nulls as 0."""
         node = self.naming.task_queue_node
         grouped = call("groupByNode", self.count(state, queue=queues, task=ANY), node, quote("sum"))
-        return zero_filled(grouped)
+        # transformNull renames each series "transformNull(<queue>,0)"; aliasByNode
+        # reads the queue back out of that name.
+        return call("aliasByNode", zero_filled(grouped), 0)
 
     def per_task(self, state) -> str:
         """One series per queue.task, for tables of the worst tasks."""
@@ -154,12 +156,17 @@ class BrokerQueries:
         ``removeAboveValue(consumers, 0)`` keeps only slots with no consumer;
         scaling by 0 and offsetting by 1 turns those into 1 (others stay null, then
         0), which multiplies the queue length.
+
+        The length itself stays null where it has no point, and the indicator
+        is zero-filled only where the length has a point (transformNull's
+        reference series): a stat takes the last non-null value, and zeros in the
+        slots not flushed yet would hide the queue waiting right now.
         """
         node = self.naming.broker_queue_node
         length = self.naming.broker_gauge(queues, "length")
         # applyByNode substitutes "%" with each queue's path prefix.
         no_consumer = call("offset", call("scale", call("removeAboveValue", "%.consumers", 0), 0), 1)
-        template = call("multiplySeries", zero_filled("%.length"), zero_filled(no_consumer))
+        template = call("multiplySeries", "%.length", call("transformNull", no_consumer, 0, "%.length"))
         return call(
             "aliasByNode",
             call("applyByNode", length, node, quote(template), quote("%.no_consumers")),
