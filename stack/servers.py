@@ -483,12 +483,12 @@ xFilesFactor = 0
 aggregationMethod = sum
 
 [counts]
-pattern = \.count$
+pattern = \.count(_\d+)?$
 xFilesFactor = 0
 aggregationMethod = sum
 
 [sums]
-pattern = \.sum(_\d+)?$
+pattern = \.sum(_squares)?(_\d+)?$
 xFilesFactor = 0
 aggregationMethod = sum
 
