@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy clean
+.PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent clean
 
 dashboards: $(INSTALLED)
 	$(BIN)/queuedash build
@@ -32,6 +32,12 @@ deploy-dashboards: $(INSTALLED)
 
 benchmark-deploy: $(INSTALLED)
 	$(BIN)/python benchmarks/deploy_benchmark.py
+
+# The agent's costs: monitor events/s and memory after 1M tasks, the signal hook's overhead per task.
+# AGENT_BENCHMARK_ARGS=--celery-exporter-python /path/to/venv/bin/python also runs celery-exporter on the same stream.
+AGENT_BENCHMARK_ARGS ?=
+benchmark-agent: $(INSTALLED)
+	$(BIN)/python benchmarks/agent_benchmark.py $(AGENT_BENCHMARK_ARGS)
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

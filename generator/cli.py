@@ -226,9 +226,10 @@ def main():
 
 # Commands that live beside their own code; registered last because they
 # import this module's group and App. (`python -m generator` runs main.)
+from queuedash_agent.cli import agent  # noqa: E402  (queuedash agent events|poll)
+
+from .check_command import check  # noqa: E402
 from .grafana.commands import deploy, diff  # noqa: E402
 
-cli.add_command(deploy)
-cli.add_command(diff)
-from .check_command import check  # noqa: E402
-cli.add_command(check)
+for _command in (deploy, diff, check, agent):
+    cli.add_command(_command)

@@ -1,0 +1,165 @@
+"""The event monitor under trouble: the broker goes away and comes back, StatsD
+is down, events are malformed, SIGTERM arrives. Real Redis, real subprocesses
+(`queuedash agent events`), real UDP.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+import tracemalloc
+
+import pytest
+from agent_support import UdpCapture, agent_command, wait_for
+from celery import Celery
+from celery.events.event import get_exchange
+from realstack import Redis, running
+
+from generator.metrics import Naming
+from queuedash_agent.client import BufferedClient, UDPClient
+from queuedash_agent.keys import Keys
+from queuedash_agent.lifecycle import Backoff
+from queuedash_agent.monitor import Monitor
+from queuedash_agent.routes import QueueResolver
+from queuedash_agent.translate import Translator
+
+pytestmark = pytest.mark.realstack
+
+
+@pytest.fixture
+def capture():
+    udp = UdpCapture()
+    yield udp
+    udp.close()
+
+
+def dispatch_until_counted(broker: str, capture: UdpCapture, timeout: float = 20.0) -> bool:
+    """Send task-received events (a new task each time) until StatsD's side sees one counted."""
+    app = Celery("robustness-producer", broker=broker, set_as_current=False)
+    with app.connection_for_write() as connection:
+        dispatcher = app.events.Dispatcher(connection, hostname="producer@test", enabled=True)
+        counter = [0]
+
+        def sent_and_counted():
+            counter[0] += 1
+            dispatcher.send("task-received", uuid=f"probe-{counter[0]}", name="probe.task")
+            return wait_for(lambda: any(".probe_task.received" in key for key in capture.counters()), 0.5)
+
+        found = wait_for(sent_and_counted, timeout, interval=0)
+        dispatcher.close()
+    return found
+
+
+def closed_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_broker_lost_and_back_reconnects_without_crashing(tmp_path, capture):
+    with running(Redis()) as redis:
+        port = redis.port
+        monitor = agent_command(tmp_path, "monitor", "agent", "events", "--broker", redis.url, "--poll-interval", "0",
+                                "--reconnect-max", "1", "--statsd-port", str(capture.port))
+        try:
+            assert monitor.wait_for_log("connected to broker", timeout=20), monitor.tail()
+            assert dispatch_until_counted(redis.url, capture)
+            redis.stop()
+            assert monitor.wait_for_log("broker connection lost", timeout=20), monitor.tail()
+            time.sleep(2)                                   # a few failed attempts while it is down
+            assert monitor.popen.poll() is None, monitor.tail()
+            with running(Redis(port=port)):
+                assert monitor.wait_for_log("connected to broker", timeout=20, count=2), monitor.tail()
+                capture.lines.clear()
+                assert dispatch_until_counted(redis.url, capture), monitor.tail()
+            assert monitor.popen.poll() is None
+        finally:
+            code = monitor.stop()
+        assert code == 0, monitor.tail()
+        assert "Traceback" not in monitor.text()
+
+
+def test_statsd_down_never_blocks_nor_grows_memory():
+    transport = UDPClient("127.0.0.1", closed_udp_port())
+    client = BufferedClient(transport)
+    translator = Translator(Keys(Naming()), client, QueueResolver(default="q"), max_tasks=1000)
+
+    def run(tasks: int, start: int) -> float:
+        began = time.perf_counter()
+        for i in range(start, start + tasks):
+            uuid = f"task-{i}"
+            translator.handle({"type": "task-received", "uuid": uuid, "name": "proj.add", "timestamp": 1.0})
+            translator.handle({"type": "task-started", "uuid": uuid, "timestamp": 2.0})
+            translator.handle({"type": "task-succeeded", "uuid": uuid, "runtime": 0.1, "timestamp": 3.0})
+        return (time.perf_counter() - began) / (3 * tasks)
+
+    run(5000, 0)                      # warm: caches and the task table are full
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    per_event = run(100000, 5000)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert grown < 1_000_000, f"memory grew by {grown} bytes over 300,000 events"
+    assert per_event < 100e-6, f"{per_event * 1e6:.1f} us per event: something blocks"
+    assert client.buffered_lines < 100
+    assert transport.sent_packets + transport.dropped_packets > 1000
+
+
+def test_malformed_events_are_counted_and_skipped(redis_server, capture):
+    url = redis_server.url.rsplit("/", 1)[0] + "/8"
+    app = Celery("robustness-monitor", broker=url, set_as_current=False)
+    client = BufferedClient(UDPClient("127.0.0.1", capture.port))
+    translator = Translator(Keys(Naming()), client, QueueResolver(default="q"))
+    monitor = Monitor(app, url, translator, client, tick_interval=0.2, backoff=Backoff(0.2, 1))
+    thread = threading.Thread(target=monitor.run, daemon=True)
+    thread.start()
+    try:
+        assert monitor.connected.wait(20)
+        assert dispatch_until_counted(url, capture)
+        with app.connection_for_write() as connection:
+            producer = connection.Producer()
+            exchange = get_exchange(connection, name=app.conf.event_exchange)
+            bad = [
+                ("a string, not an event", {}),
+                ({"no": "type"}, {}),
+                ({"type": "task-received", "hostname": "w"}, {}),                 # no uuid
+                ([{"type": "task-received", "uuid": "good-in-list", "name": "listed.task"}, 42], {}),
+                (b"\x00\xff garbage", {"content_type": "application/x-nonsense", "content_encoding": "binary"}),
+            ]
+            for body, options in bad:
+                producer.publish(body, exchange=exchange, routing_key="task.bogus", declare=[exchange],
+                                 serializer=None if options else "json", **options)
+        assert wait_for(lambda: translator.malformed >= 5, 10), translator.malformed
+        assert wait_for(lambda: "celery.tasks.q.listed_task.received" in capture.counters(), 5)
+        capture.lines.clear()
+        assert dispatch_until_counted(url, capture)       # still working
+        assert thread.is_alive()
+    finally:
+        monitor.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert translator.malformed == 5
+
+
+@pytest.mark.parametrize("command", ["events", "poll"])
+def test_sigterm_stops_cleanly(tmp_path, redis_server, capture, command):
+    extra = ["--queue", "q", "--poll-interval", "1"] if command == "events" else ["--queue", "q", "--interval", "1"]
+    process = agent_command(tmp_path, command, "agent", command, "--broker", redis_server.url, *extra,
+                            "--statsd-port", str(capture.port))
+    try:
+        ready = "connected to broker" if command == "events" else "polling redis"
+        assert process.wait_for_log(ready, timeout=20), process.tail()
+        assert wait_for(lambda: "celery.broker.q.length" in capture.gauges(), 10)
+        process.signal(signal.SIGTERM)
+        started = time.monotonic()
+        process.popen.wait(10)
+        took = time.monotonic() - started
+    finally:
+        code = process.stop()
+    assert code == 0, process.tail()
+    assert took < 5
+    assert "stopping: SIGTERM" in process.text()
+    assert "Traceback" not in process.text()

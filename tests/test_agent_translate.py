@@ -1,0 +1,262 @@
+"""Celery events -> metrics (queuedash_agent.translate), event by event.
+
+The client here is a recorder of (kind, key, value); the clock is a variable.
+Real events from a real worker are exercised by tests/test_agent_e2e.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.metrics import Naming
+from queuedash_agent.keys import Keys
+from queuedash_agent.routes import QueueResolver, parse_route
+from queuedash_agent.translate import TaskTable, Translator
+
+
+class Recorder:
+    def __init__(self):
+        self.sent = []
+
+    def incr(self, key, count=1):
+        self.sent.append(("c", key, count))
+
+    def timing(self, key, ms):
+        self.sent.append(("ms", key, ms))
+
+    def gauge(self, key, value):
+        self.sent.append(("g", key, value))
+
+    def counts(self):
+        found = {}
+        for kind, key, value in self.sent:
+            if kind == "c":
+                found[key] = found.get(key, 0) + value
+        return found
+
+    def timers(self):
+        return [(key, value) for kind, key, value in self.sent if kind == "ms"]
+
+    def gauges(self):
+        return {key: value for kind, key, value in self.sent if kind == "g"}
+
+
+class Clock:
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def make(clock):
+    def make(routes=(), **options):
+        recorder = Recorder()
+        translator = Translator(Keys(Naming()), recorder, QueueResolver(routes), clock=clock, **options)
+        return translator, recorder
+    return make
+
+
+def lifecycle(uuid="u1", name="proj.tasks.add", queue="emails", t=1000.0, sent=True):
+    events = []
+    if sent:
+        events.append({"type": "task-sent", "uuid": uuid, "name": name, "queue": queue, "timestamp": t})
+    events += [
+        {"type": "task-received", "uuid": uuid, "name": name, "timestamp": t + 0.5},
+        {"type": "task-started", "uuid": uuid, "timestamp": t + 1.5},
+        {"type": "task-succeeded", "uuid": uuid, "runtime": 0.25, "timestamp": t + 1.75},
+    ]
+    return events
+
+
+def test_a_task_counts_each_state_under_the_queue_from_task_sent(make):
+    translator, recorder = make()
+    for event in lifecycle():
+        translator.handle(event)
+    base = "celery.tasks.emails.proj_tasks_add"
+    assert recorder.counts() == {f"{base}.sent": 1, f"{base}.received": 1, f"{base}.started": 1,
+                                 f"{base}.succeeded": 1}
+    assert recorder.timers() == [(f"{base}.wait", 1500.0), (f"{base}.runtime", 250.0)]
+
+
+def test_without_task_sent_the_queue_comes_from_the_routes_else_unknown(make):
+    translator, recorder = make(routes=["proj.emails.*=emails"])
+    for event in lifecycle("a", "proj.emails.send", sent=False) + lifecycle("b", "proj.other", sent=False):
+        translator.handle(event)
+    counts = recorder.counts()
+    assert counts["celery.tasks.emails.proj_emails_send.succeeded"] == 1
+    assert counts["celery.tasks.unknown.proj_other.succeeded"] == 1
+    # No task-sent, no wait timer: only the runtime.
+    assert all(key.endswith(".runtime") for key, _ in recorder.timers())
+
+
+def test_the_apps_task_routes_give_the_queue():
+    from celery import Celery
+
+    app = Celery("routes", set_as_current=False)
+    app.conf.task_routes = {"proj.mail.*": {"queue": "emails"}, "proj.pdf": "reports"}
+    resolve = QueueResolver.from_app(app, routes=["proj.pdf=urgent"], default="celery")
+    assert resolve("proj.mail.send") == "emails"
+    assert resolve("proj.pdf") == "urgent"          # the command line first
+    assert resolve("proj.other") == "celery"
+    assert resolve(None) == "celery"
+
+
+def test_a_route_must_name_a_pattern_and_a_queue():
+    assert parse_route(" a.* = q ") == ("a.*", "q")
+    for bad in ("a.*", "=q", "a="):
+        with pytest.raises(ValueError, match="PATTERN=QUEUE"):
+            parse_route(bad)
+
+
+def test_metrics_wait_for_a_task_sent_that_arrives_after_the_worker_events(make, clock):
+    """The producer publishes task-sent after the message: received may come first."""
+    translator, recorder = make()
+    translator.handle(lifecycle("first")[0])       # producers do send task-sent
+    recorder.sent.clear()
+    received, started = lifecycle("late")[1:3]
+    translator.handle(received)
+    translator.handle(started)
+    assert recorder.sent == []                     # held: the queue is not known yet
+    translator.handle(lifecycle("late")[0])        # task-sent
+    counts = recorder.counts()
+    assert counts == {"celery.tasks.emails.proj_tasks_add.received": 1, "celery.tasks.emails.proj_tasks_add.started": 1,
+                      "celery.tasks.emails.proj_tasks_add.sent": 1}
+    assert recorder.timers() == [("celery.tasks.emails.proj_tasks_add.wait", 1500.0)]
+
+
+def test_held_metrics_go_out_under_the_routed_queue_when_task_sent_never_comes(make, clock):
+    translator, recorder = make(sent_wait=2.0)
+    translator.handle(lifecycle("first")[0])
+    recorder.sent.clear()
+    translator.handle(lifecycle("orphan", sent=False)[0])
+    assert recorder.sent == []
+    clock.now += 2.5
+    translator.tick()
+    assert recorder.counts() == {"celery.tasks.unknown.proj_tasks_add.received": 1}
+
+
+def test_failures_retries_rejections(make):
+    translator, recorder = make(routes=["*=q"])
+    events = [
+        {"type": "task-received", "uuid": "f", "name": "t", "timestamp": 1.0},
+        {"type": "task-started", "uuid": "f", "timestamp": 2.0},
+        {"type": "task-failed", "uuid": "f", "exception": "ValueError('x')", "timestamp": 2.5},
+        {"type": "task-received", "uuid": "r", "name": "t"},
+        {"type": "task-retried", "uuid": "r", "exception": "Retry()"},
+        {"type": "task-received", "uuid": "r", "name": "t"},
+        {"type": "task-succeeded", "uuid": "r", "runtime": 0.1},
+        # Reject(requeue=False): Celery sends task-failed, then task-rejected; count it once.
+        {"type": "task-received", "uuid": "j", "name": "t"},
+        {"type": "task-failed", "uuid": "j", "exception": "Reject(None, False)"},
+        {"type": "task-rejected", "uuid": "j", "requeue": False},
+    ]
+    for event in events:
+        translator.handle(event)
+    assert recorder.counts() == {"celery.tasks.q.t.received": 4, "celery.tasks.q.t.started": 1,
+                                 "celery.tasks.q.t.failed": 1,
+                                 "celery.tasks.q.t.retried": 1, "celery.tasks.q.t.succeeded": 1,
+                                 "celery.tasks.q.t.rejected": 1}
+    assert ("celery.tasks.q.t.runtime", 500.0) in recorder.timers()
+
+
+def test_unknown_tasks_count_as_unknown_not_failed(make):
+    translator, recorder = make(routes=["*=q"])
+    translator.handle({"type": "task-failed", "uuid": "x", "exception": "NotRegistered('proj.gone')"})
+    assert recorder.counts() == {"celery.tasks.q.proj_gone.unknown": 1}
+
+
+def test_a_revoked_task_counts_once_and_as_received_when_discarded_on_arrival(make, clock):
+    translator, recorder = make(routes=["*=q"])
+    translator.handle({"type": "task-sent", "uuid": "v", "name": "t", "queue": "q"})
+    translator.handle({"type": "task-revoked", "uuid": "v", "terminated": False})
+    translator.handle({"type": "task-revoked", "uuid": "v", "terminated": False})   # another worker
+    translator.handle({"type": "task-received", "uuid": "w", "name": "t"})
+    translator.handle({"type": "task-revoked", "uuid": "w", "terminated": True})
+    clock.now += 5      # w's task-sent never comes: its metrics go out under the route's queue
+    translator.tick()
+    assert recorder.counts() == {"celery.tasks.q.t.sent": 1, "celery.tasks.q.t.received": 2,
+                                 "celery.tasks.q.t.revoked": 2}
+    assert translator.duplicates == 1
+
+
+def test_malformed_events_are_counted_and_skipped(make):
+    translator, recorder = make()
+    for bad in ["not a dict", {"no": "type"}, {"type": "task-received"}, {"type": "task-received", "uuid": 7},
+                {"type": "task-started", "uuid": "u", "timestamp": "noon"},
+                {"type": "worker-heartbeat", "hostname": None}, None]:
+        translator.handle(bad)
+    assert translator.malformed == 7
+    for event in lifecycle():
+        translator.handle(event)
+    assert recorder.counts()["celery.tasks.emails.proj_tasks_add.succeeded"] == 1
+
+
+def test_unknown_event_types_are_ignored(make):
+    translator, recorder = make()
+    translator.handle({"type": "task-cancelled", "uuid": "x"})
+    translator.handle({"type": "something-new"})
+    assert recorder.sent == [] and translator.malformed == 0
+
+
+def test_worker_gauges_from_heartbeats_and_offline_after_two_intervals(make, clock):
+    translator, recorder = make()
+    translator.handle({"type": "worker-heartbeat", "hostname": "celery@web-1.example.com", "freq": 2.0,
+                       "active": 3, "processed": 40, "local_received": clock.now})
+    clock.now += 1
+    translator.tick()
+    base = "celery.workers.celery_web-1_example_com"
+    assert recorder.gauges() == {f"{base}.online": 1, f"{base}.active": 3, f"{base}.processed": 40,
+                                 f"{base}.heartbeat_age": 1.0}
+    clock.now += 3.5         # 4.5 s without a heartbeat: more than 2 x 2.0 s
+    translator.tick()
+    assert recorder.gauges()[f"{base}.online"] == 0
+    assert recorder.gauges()[f"{base}.active"] == 0
+    assert recorder.gauges()[f"{base}.heartbeat_age"] == 4.5
+    translator.handle({"type": "worker-heartbeat", "hostname": "celery@web-1.example.com", "freq": 2.0,
+                       "active": 0, "processed": 41, "local_received": clock.now})
+    translator.tick()
+    assert recorder.gauges()[f"{base}.online"] == 1
+
+
+def test_a_worker_that_says_goodbye_is_offline_at_once(make, clock):
+    translator, recorder = make()
+    translator.handle({"type": "worker-online", "hostname": "w1", "freq": 2.0, "local_received": clock.now})
+    translator.handle({"type": "worker-offline", "hostname": "w1", "local_received": clock.now})
+    translator.tick()
+    assert recorder.gauges()["celery.workers.w1.online"] == 0
+
+
+def test_long_gone_workers_are_forgotten(make, clock):
+    translator, _ = make(forget_workers_after=60)
+    translator.handle({"type": "worker-heartbeat", "hostname": "w1", "local_received": clock.now})
+    clock.now += 61
+    translator.tick()
+    assert translator.workers == {}
+
+
+def test_memory_is_bounded_by_max_tasks(make):
+    translator, _ = make(max_tasks=100)
+    for i in range(10000):
+        for event in lifecycle(f"u{i}"):
+            translator.handle(event)
+    assert len(translator.tasks) == 100
+    assert translator.tasks.evicted == 9900
+
+
+def test_task_records_expire_after_their_ttl():
+    now = [0.0]
+    table = TaskTable(max_tasks=10, ttl=60, clock=lambda: now[0])
+    table.record("old")
+    now[0] = 30
+    table.record("young")
+    now[0] = 70
+    table.record("new")                  # sweeps what is older than 60 s
+    assert "old" not in table and "young" in table and "new" in table
+    assert table.expired == 1
