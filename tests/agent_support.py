@@ -109,7 +109,16 @@ class UdpCapture:
         self.sock.close()
 
 
+@pytest.fixture
+def capture():
+    """A UDP socket standing where StatsD would, collecting what the agent sends."""
+    udp = UdpCapture()
+    yield udp
+    udp.close()
+
+
 # -- subprocesses -----------------------------------------------------------------------
+
 
 
 def child_env(**extra) -> dict:

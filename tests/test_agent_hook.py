@@ -12,7 +12,7 @@ import socket
 import time
 
 import pytest
-from agent_support import UdpCapture, wait_for
+from agent_support import capture, wait_for  # noqa: F401 (capture is a fixture)
 from celery import Celery, signals
 from celery.exceptions import Reject
 
@@ -21,11 +21,6 @@ from queuedash_agent import hook as hook_module
 from queuedash_agent.client import UDPClient
 
 
-@pytest.fixture
-def capture():
-    udp = UdpCapture()
-    yield udp
-    udp.close()
 
 
 @pytest.fixture

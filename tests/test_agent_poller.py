@@ -6,7 +6,7 @@ unacked, consumers). Messages are put there by kombu, the way Celery does.
 from __future__ import annotations
 
 import pytest
-from agent_support import UdpCapture, wait_for
+from agent_support import capture, wait_for  # noqa: F401 (capture is a fixture)
 from kombu import Connection, Consumer, Exchange, Queue
 
 from generator.cli import cli
@@ -18,11 +18,6 @@ from queuedash_agent.poller import BrokerError, Poller, RabbitQueues, RedisQueue
 pytestmark = pytest.mark.realstack
 
 
-@pytest.fixture
-def capture():
-    udp = UdpCapture()
-    yield udp
-    udp.close()
 
 
 def publish(url: str, queue: str, priorities, transport_options=None) -> None:

@@ -12,7 +12,7 @@ import time
 import tracemalloc
 
 import pytest
-from agent_support import UdpCapture, agent_command, wait_for
+from agent_support import UdpCapture, agent_command, capture, wait_for  # noqa: F401 (capture is a fixture)
 from celery import Celery
 from celery.events.event import get_exchange
 from realstack import Redis, running
@@ -28,11 +28,6 @@ from queuedash_agent.translate import Translator
 pytestmark = pytest.mark.realstack
 
 
-@pytest.fixture
-def capture():
-    udp = UdpCapture()
-    yield udp
-    udp.close()
 
 
 def dispatch_until_counted(broker: str, capture: UdpCapture, timeout: float = 20.0) -> bool:

@@ -13,36 +13,19 @@ import time
 
 import pytest
 
-try:                                   # tests/ on sys.path (pytest's default rootdir-less import)
-    from realstack import (  # noqa: F401
-        Graphite,
-        RabbitMQ,
-        Redis,
-        StackError,
-        StatsD,
-        graphite,
-        rabbitmq,
-        redis_server,
-        require_installed,
-        running,
-        statsd,
-    )
-except ModuleNotFoundError as error:   # tests/ imported as a package
-    if error.name != "realstack":
-        raise
-    from tests.realstack import (  # noqa: F401
-        Graphite,
-        RabbitMQ,
-        Redis,
-        StackError,
-        StatsD,
-        graphite,
-        rabbitmq,
-        redis_server,
-        require_installed,
-        running,
-        statsd,
-    )
+from realstack import (  # noqa: F401 (fixtures)
+    Graphite,
+    RabbitMQ,
+    Redis,
+    StackError,
+    StatsD,
+    graphite,
+    rabbitmq,
+    redis_server,
+    require_installed,
+    running,
+    statsd,
+)
 
 from stack.servers import (
     REPO_ROOT,
