@@ -28,14 +28,18 @@ task-revoked       revoked, once per task (several workers may announce it);
 Only task-sent names the queue. Later events find it in the task's record,
 else ask `routes.QueueResolver` (the app's task_routes, else ``unknown``).
 The producer publishes task-sent after the message, so a fast worker's
-task-received (even task-started) can arrive first: once producers are seen
-sending task-sent, the metrics of a task whose queue is not known yet wait up
-to `sent_wait` seconds for it, then go out under the routed queue. An event
+task-received (even task-started) can arrive first: the metrics of a task
+whose queue is not known yet wait up to `sent_wait` seconds for its task-sent,
+then go out under the routed queue. They wait once producers are seen sending
+task-sent, and also before that when the routes would only give the default
+queue: the very first task of a run must not land under ``unknown`` because its
+task-received outran the first task-sent. An event
 for a task never seen (the monitor started late) counts under task
 ``unknown``.
 
 Memory: one small record per task in an LRU of at most `max_tasks`, dropped
-after `task_ttl` seconds untouched; one record per worker, forgotten
+after `task_ttl` seconds untouched; at most `max_held` tasks waiting for their
+task-sent; one record per worker, forgotten
 `forget_workers_after` seconds after its last heartbeat. A malformed event
 (not a dict, no uuid, a field of the wrong type) is counted and skipped.
 
@@ -176,7 +180,7 @@ class Translator:
     def __init__(self, keys: Keys, client, resolve_queue, *, max_tasks: int = 10000,
                  task_ttl: float = 3600.0, heartbeat_interval: float = 2.0,
                  forget_workers_after: float = 3600.0, max_workers: int = 10000, sent_wait: float = 2.0,
-                 clock=time.time):
+                 max_held: int = 1000, clock=time.time):
         self.keys = keys
         self.client = client
         self.resolve_queue = resolve_queue
@@ -187,6 +191,9 @@ class Translator:
         self.forget_workers_after = forget_workers_after
         self.max_workers = max_workers
         self.sent_wait = sent_wait
+        #: At most this many tasks wait for their task-sent at once; past it the
+        #: oldest goes out at once, so a burst never grows memory.
+        self.max_held = max_held
         #: Whether producers send task-sent at all: only then is a queue worth waiting for.
         self.sent_seen = False
         self._held: deque[tuple[float, TaskRecord]] = deque()
@@ -277,11 +284,20 @@ class Translator:
         if record.pending is not None:
             record.pending.append((kind, leaf, value))
             return
-        if record.queue is None and self.sent_seen and self.sent_wait > 0:
+        if record.queue is None and self.sent_wait > 0 and (self.sent_seen or self._only_default(record)):
             record.pending = [(kind, leaf, value)]
             self._held.append((self.clock() + self.sent_wait, record))
+            while len(self._held) > self.max_held:
+                _, oldest = self._held.popleft()
+                if oldest.pending is not None:
+                    self._release(oldest)
             return
         self._send(record, self._queue(record), kind, leaf, value)
+
+    def _only_default(self, record: TaskRecord) -> bool:
+        """Whether the routes know nothing better than the default queue for this task."""
+        default = getattr(self.resolve_queue, "default", None)
+        return default is not None and self.resolve_queue(record.name) == default
 
     def _send(self, record: TaskRecord, queue: str, kind: str, leaf: str, value: float) -> None:
         key = self.keys.task(queue, record.name, leaf)

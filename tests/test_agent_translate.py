@@ -85,12 +85,17 @@ def test_a_task_counts_each_state_under_the_queue_from_task_sent(make):
     assert recorder.timers() == [(f"{base}.wait", 1500.0), (f"{base}.runtime", 250.0)]
 
 
-def test_without_task_sent_the_queue_comes_from_the_routes_else_unknown(make):
+def test_without_task_sent_the_queue_comes_from_the_routes_else_unknown(make, clock):
     translator, recorder = make(routes=["proj.emails.*=emails"])
     for event in lifecycle("a", "proj.emails.send", sent=False) + lifecycle("b", "proj.other", sent=False):
         translator.handle(event)
     counts = recorder.counts()
     assert counts["celery.tasks.emails.proj_emails_send.succeeded"] == 1
+    # A task only the default queue would take waits sent_wait for a task-sent first.
+    assert "celery.tasks.unknown.proj_other.succeeded" not in counts
+    clock.now += 2.0
+    translator.release_held()
+    counts = recorder.counts()
     assert counts["celery.tasks.unknown.proj_other.succeeded"] == 1
     # No task-sent, no wait timer: only the runtime.
     assert all(key.endswith(".runtime") for key, _ in recorder.timers())
@@ -113,6 +118,18 @@ def test_a_route_must_name_a_pattern_and_a_queue():
     for bad in ("a.*", "=q", "a="):
         with pytest.raises(ValueError, match="PATTERN=QUEUE"):
             parse_route(bad)
+
+
+def test_the_first_task_of_a_run_waits_for_its_task_sent_too(make):
+    """Before any task-sent was seen, a received that outran it must not land under unknown."""
+    translator, recorder = make()
+    events = lifecycle("first", sent=False)
+    sent = {"type": "task-sent", "uuid": "first", "name": "proj.tasks.add", "queue": "orders", "timestamp": 999.0}
+    for event in events[:2] + [sent] + events[2:]:
+        translator.handle(event)
+    counts = recorder.counts()
+    assert counts == {f"celery.tasks.orders.proj_tasks_add.{state}": 1
+                      for state in ("received", "sent", "started", "succeeded")}
 
 
 def test_metrics_wait_for_a_task_sent_that_arrives_after_the_worker_events(make, clock):
@@ -260,3 +277,12 @@ def test_task_records_expire_after_their_ttl():
     table.record("new")                  # sweeps what is older than 60 s
     assert "old" not in table and "young" in table and "new" in table
     assert table.expired == 1
+
+
+def test_tasks_waiting_for_task_sent_are_bounded(make):
+    translator, recorder = make(max_held=2)
+    for uuid in ("a", "b", "c"):
+        translator.handle({"type": "task-received", "uuid": uuid, "name": "proj.add", "timestamp": 1.0})
+    # The third held task pushed the oldest out under the routed (default) queue at once.
+    assert recorder.counts() == {"celery.tasks.unknown.proj_add.received": 1}
+    assert len(translator._held) == 2
