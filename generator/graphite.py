@@ -91,16 +91,21 @@ class GraphiteClient:
         except ValueError:
             raise GraphiteError(f"{self.url}: {endpoint} did not answer JSON: is this graphite-web?") from None
 
-    def find(self, query: str) -> list[str]:
-        """Node names matching `query`, sorted (metrics/find, as Grafana's variables ask)."""
-        response = self._post("metrics/find", {"query": query})
+    def _list(self, response, endpoint: str) -> list:
+        """The JSON list graphite-web answers; `QueryError` when it refuses the query
+        (400, or 500 with a traceback page), `GraphiteError` for anything else odd."""
         if response.status_code in (400, 500):
             raise QueryError(error_message(response.status_code, response.text))
         if response.status_code != 200:
-            raise GraphiteError(f"{self.url}: metrics/find answered HTTP {response.status_code}")
-        nodes = self._json(response, "metrics/find")
-        if not isinstance(nodes, list):
-            raise GraphiteError(f"{self.url}: metrics/find did not answer a list: is this graphite-web?")
+            raise GraphiteError(f"{self.url}: {endpoint} answered HTTP {response.status_code}")
+        answer = self._json(response, endpoint)
+        if not isinstance(answer, list):
+            raise GraphiteError(f"{self.url}: {endpoint} did not answer a list: is this graphite-web?")
+        return answer
+
+    def find(self, query: str) -> list[str]:
+        """Node names matching `query`, sorted (metrics/find, as Grafana's variables ask)."""
+        nodes = self._list(self._post("metrics/find", {"query": query}), "metrics/find")
         return sorted({node["text"] for node in nodes if isinstance(node, dict) and "text" in node})
 
     def render(self, targets: list[str], from_: str = "-1h", until: str = "now",
@@ -109,14 +114,7 @@ class GraphiteClient:
         data = {"target": list(targets), "format": "json", "from": from_, "until": until}
         if max_data_points:
             data["maxDataPoints"] = str(max_data_points)
-        response = self._post("render", data)
-        if response.status_code in (400, 500):
-            raise QueryError(error_message(response.status_code, response.text))
-        if response.status_code != 200:
-            raise GraphiteError(f"{self.url}: render answered HTTP {response.status_code}")
-        answer = self._json(response, "render")
-        if not isinstance(answer, list):
-            raise GraphiteError(f"{self.url}: render did not answer a list: is this graphite-web?")
+        answer = self._list(self._post("render", data), "render")
         return [
             Series(target=str(item.get("target", "")),
                    points=tuple((value, int(ts)) for value, ts in item.get("datapoints", [])))
