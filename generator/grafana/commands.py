@@ -17,7 +17,6 @@ import functools
 import json
 import logging
 import os
-import re
 import sys
 from collections import Counter
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ import click
 
 from ..build import build_all
 from ..errors import QueuedashError
+from ..identity import is_valid_uid
 from . import errors
 from .apply import DEFAULT_JOBS, Outcome, apply_plan, ensure_folders, leftover_uids, read_live
 from .client import GrafanaClient, RetryPolicy
@@ -34,7 +34,6 @@ from .credentials import Credentials, Redactor
 from .plan import (ADDED, CONFLICT, DELETED, FAILED, STALE, UNCHANGED, UPDATED, Live, make_plan, marker_of,
                    normalize, unified_diff, with_marker)
 
-_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # §3.2 steps 6e-6f
 SUMMARY_ORDER = (ADDED, UPDATED, UNCHANGED, CONFLICT, FAILED)
 
 
@@ -196,7 +195,7 @@ def _checked(found: list[tuple[str, dict]]) -> list[dict]:
         if not isinstance(data, dict):
             raise errors.DashboardInputError(f"{where}: not a dashboard (expected a JSON object)")
         uid = data.get("uid")
-        if not isinstance(uid, str) or not _UID.match(uid):
+        if not isinstance(uid, str) or not is_valid_uid(uid):  # contract §3.2 steps 6e-6f
             raise errors.DashboardInputError(f"{where}: needs a uid of 1-40 characters [A-Za-z0-9_-], got {uid!r}")
         if not isinstance(data.get("title"), str) or not data["title"].strip():
             raise errors.DashboardInputError(f"{where}: needs a title")
