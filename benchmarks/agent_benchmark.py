@@ -124,12 +124,12 @@ def queuedash_engine(port: int, max_tasks: int = 10000):
     sys.path.insert(0, str(REPO))
     from celery import Celery
 
-    from generator.metrics import Naming
-    from queuedash_agent.client import BufferedClient, UDPClient
-    from queuedash_agent.keys import Keys
-    from queuedash_agent.monitor import TolerantReceiver
-    from queuedash_agent.routes import QueueResolver
-    from queuedash_agent.translate import Translator
+    from queuedash.naming.metrics import Naming
+    from queuedash.agent.client import BufferedClient, UDPClient
+    from queuedash.agent.keys import Keys
+    from queuedash.agent.monitor import TolerantReceiver
+    from queuedash.agent.routes import QueueResolver
+    from queuedash.agent.translate import Translator
 
     client = BufferedClient(UDPClient("127.0.0.1", port))
     translator = Translator(Keys(Naming()), client, QueueResolver(), max_tasks=max_tasks)
@@ -219,9 +219,9 @@ def hook_overhead(runs: int, repeat: int = 5) -> dict:
     sys.path.insert(0, str(REPO))
     from celery import Celery
 
-    from generator.metrics import Naming
-    from queuedash_agent import hook
-    from queuedash_agent.client import UDPClient
+    from queuedash.naming.metrics import Naming
+    from queuedash.agent import hook
+    from queuedash.agent.client import UDPClient
 
     app = Celery("bench-hook", set_as_current=False)
     app.conf.task_store_eager_result = False

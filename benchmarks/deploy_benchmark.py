@@ -2,7 +2,7 @@
 again with no change, with `--jobs 1` beside the default.
 
 The dashboards are generated here (one small dashboard per queue, from
-`generator.dashboard.dashboard` and `generator.panels.Presets`) and written as
+`queuedash.authoring.dashboard.dashboard` and `queuedash.authoring.panels.Presets`) and written as
 JSON; each run is the real command, `queuedash deploy --from DIR`, in its own
 process, against the stand-in (tests/grafana_standin.py) serving from another
 process, so client and server do not share an interpreter, as in real life.
@@ -30,14 +30,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from generator.build import compile_dashboard, encode  # noqa: E402
-from generator.dashboard import dashboard  # noqa: E402
-from generator.grafana.apply import DEFAULT_JOBS  # noqa: E402
-from generator.layout import Row  # noqa: E402
-from generator.metrics import ANY  # noqa: E402
-from generator.panels import Presets  # noqa: E402
-from generator.queries import TaskQueries  # noqa: E402
-from generator.settings import Settings  # noqa: E402
+from queuedash.compile.build import compile_dashboard, encode  # noqa: E402
+from queuedash.authoring.dashboard import dashboard  # noqa: E402
+from queuedash.deploy.apply import DEFAULT_JOBS  # noqa: E402
+from queuedash.authoring.layout import Row  # noqa: E402
+from queuedash.naming.metrics import ANY  # noqa: E402
+from queuedash.authoring.panels import Presets  # noqa: E402
+from queuedash.authoring.queries import TaskQueries  # noqa: E402
+from queuedash.settings import Settings  # noqa: E402
 
 TOKEN = "glsa_BenchmarkToken000000000000000000_0badc0de"
 NO_CHANGE_GOAL_SECONDS = 5.0

@@ -2,13 +2,13 @@
 tasks in and out, and the received-minus-processed backlog.
 """
 
-from generator import health, variables
-from generator.dashboard import dashboard, description
-from generator.layout import Row
-from generator.metrics import ANY, PROCESSED_STATES, Pattern
-from generator.model import threshold_steps
-from generator.panels import Presets
-from generator.queries import BrokerQueries, TaskQueries, call, quote
+from queuedash.authoring import health, variables
+from queuedash.authoring.dashboard import dashboard, description
+from queuedash.authoring.layout import Row
+from queuedash.naming.metrics import ANY, PROCESSED_STATES, Pattern
+from queuedash.authoring.model import threshold_steps
+from queuedash.authoring.panels import Presets
+from queuedash.authoring.queries import BrokerQueries, TaskQueries, call, quote
 
 
 def build(settings):

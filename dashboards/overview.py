@@ -4,14 +4,14 @@ The same figures as the per-queue dashboards, condensed: backlog, failures,
 queue length, consumers and task rates for each selected queue.
 """
 
-from generator import health, variables
-from generator.dashboard import dashboard, description
-from generator.layout import Row
-from generator.metrics import ANY, TASK_STATES, Pattern
-from generator.model import threshold_steps
-from generator.panels import Presets
-from generator.queries import BrokerQueries, TaskQueries, call, quote
-from generator.settings import ZERO_CONDITIONS
+from queuedash.authoring import health, variables
+from queuedash.authoring.dashboard import dashboard, description
+from queuedash.authoring.layout import Row
+from queuedash.naming.metrics import ANY, TASK_STATES, Pattern
+from queuedash.authoring.model import threshold_steps
+from queuedash.authoring.panels import Presets
+from queuedash.authoring.queries import BrokerQueries, TaskQueries, call, quote
+from queuedash.settings import ZERO_CONDITIONS
 
 
 def build(settings):

@@ -6,16 +6,16 @@ from Jinja2 templates with the queue's inventory entry as context; a queue can
 point `runbook_template` at a template of its own.
 """
 
-from generator import health, text
-from generator.dashboard import dashboard
-from generator.errors import DefinitionError
-from generator.layout import Row
-from generator.metrics import ANY, TASK_STATES, Pattern
-from generator.model import link, threshold_steps
-from generator.panels import Presets
-from generator.queries import BrokerQueries, TaskQueries, call, quote
-from generator.settings import ZERO_CONDITIONS
-from generator.variables import task_of_queue
+from queuedash.authoring import health, text
+from queuedash.authoring.dashboard import dashboard
+from queuedash.errors import DefinitionError
+from queuedash.authoring.layout import Row
+from queuedash.naming.metrics import ANY, TASK_STATES, Pattern
+from queuedash.authoring.model import link, threshold_steps
+from queuedash.authoring.panels import Presets
+from queuedash.authoring.queries import BrokerQueries, TaskQueries, call, quote
+from queuedash.settings import ZERO_CONDITIONS
+from queuedash.authoring.variables import task_of_queue
 
 
 def build(settings):

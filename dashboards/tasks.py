@@ -5,13 +5,13 @@ state rates, success and failure volumes, failure ratio, runtime and wait
 time, and the slowest and most failing tasks.
 """
 
-from generator import health, variables
-from generator.dashboard import dashboard, description
-from generator.layout import Row
-from generator.metrics import TASK_STATES
-from generator.panels import Presets, red_unless_zero
-from generator.queries import TaskQueries, call, quote
-from generator.settings import ZERO_TASK_STATES
+from queuedash.authoring import health, variables
+from queuedash.authoring.dashboard import dashboard, description
+from queuedash.authoring.layout import Row
+from queuedash.naming.metrics import TASK_STATES
+from queuedash.authoring.panels import Presets, red_unless_zero
+from queuedash.authoring.queries import TaskQueries, call, quote
+from queuedash.settings import ZERO_TASK_STATES
 
 
 def build(settings):

@@ -2,12 +2,12 @@
 and how regularly their heartbeats arrive.
 """
 
-from generator import health, variables
-from generator.dashboard import dashboard, description
-from generator.layout import Row
-from generator.model import threshold_steps
-from generator.panels import Presets
-from generator.queries import WorkerQueries, call, quote
+from queuedash.authoring import health, variables
+from queuedash.authoring.dashboard import dashboard, description
+from queuedash.authoring.layout import Row
+from queuedash.authoring.model import threshold_steps
+from queuedash.authoring.panels import Presets
+from queuedash.authoring.queries import WorkerQueries, call, quote
 
 
 def build(settings):

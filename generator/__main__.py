@@ -1,5 +1,5 @@
-"""`python -m generator`: the queuedash command."""
+"""`python -m queuedash`: the queuedash command."""
 
-from .cli import main
+from queuedash.cli.main import main
 
 main()

@@ -23,3 +23,7 @@ class DefinitionError(QueuedashError):
 
 class ValidationError(QueuedashError):
     """A built dashboard breaks a rule Grafana or queuedash relies on."""
+
+
+class InputError(QueuedashError):
+    """A file or dashboard given to queuedash (deploy --from, validate) is not what it should be."""

@@ -12,14 +12,29 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, replace
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from .errors import NamingError, SettingsError
-from .identity import is_valid_uid
-from .metrics import Naming, escape
+from queuedash.errors import NamingError, SettingsError
+from queuedash.identity import is_valid_uid
+from queuedash.naming.metrics import Naming, escape
 
 DEFAULT_SETTINGS_FILE = "queuedash.toml"
+#: The user's own definitions folder, beside the settings file, when it exists.
+DEFAULT_DEFINITIONS = "dashboards"
+
+
+def standard_definitions() -> Path:
+    """queuedash's own definitions (tasks, broker, workers, overview, one per queue),
+    installed with the package."""
+    return Path(str(files("queuedash.definitions")))
+
+
+def _definitions_beside(base: Path) -> Path:
+    """The user's `dashboards/` beside the settings file if there is one, else the standard ones."""
+    own = base / DEFAULT_DEFINITIONS
+    return own if own.is_dir() else standard_definitions()
 
 #: What a queue can declare must be zero. Task states count per flush; the two
 #: others are broker conditions.
@@ -123,7 +138,8 @@ class DashboardOptions:
 @dataclass(frozen=True)
 class Settings:
     source: Path | None = None
-    definitions: Path = Path("dashboards")
+    #: Folder of the dashboard definitions (load() picks the user's or the standard ones).
+    definitions: Path = field(default_factory=standard_definitions)
     output: Path = Path("build/dashboards")
     datasource: Datasource = field(default_factory=Datasource)
     grafana: GrafanaSettings = field(default_factory=GrafanaSettings)
@@ -224,11 +240,11 @@ def load(path: Path | str | None, overrides: dict | None = None) -> Settings:
     ``output``...) to values; None values are ignored (option not given).
     """
     if path is None:
-        settings = Settings()
+        settings = Settings(definitions=_definitions_beside(Path()))
     else:
         path = Path(path)
         settings = _from_table(_read_toml(path), path)
-    return _apply_overrides(settings, {k: v for k, v in (overrides or {}).items() if v is not None})
+    return apply_overrides(settings, overrides or {})
 
 
 def _from_table(data: dict, path: Path) -> Settings:
@@ -283,7 +299,7 @@ def _from_table(data: dict, path: Path) -> Settings:
 
     settings = Settings(
         source=path,
-        definitions=base / top.get("definitions", str, "dashboards"),
+        definitions=_definitions(top, base),
         output=base / top.get("output", str, "build/dashboards"),
         datasource=datasource,
         grafana=grafana,
@@ -295,6 +311,13 @@ def _from_table(data: dict, path: Path) -> Settings:
     )
     top.finish()
     return settings
+
+
+def _definitions(top: _Reader, base: Path) -> Path:
+    """A folder the file names must exist (build says so if not); unnamed, the user's
+    `dashboards/` beside the file takes precedence over the standard definitions."""
+    named = top.get("definitions", str, None)
+    return base / named if named is not None else _definitions_beside(base)
 
 
 def _grafana(reader: _Reader) -> GrafanaSettings:
@@ -461,7 +484,9 @@ _OVERRIDES = {
 }
 
 
-def _apply_overrides(settings: Settings, overrides: dict) -> Settings:
+def apply_overrides(settings: Settings, overrides: dict) -> Settings:
+    """`settings` with dotted overrides (``grafana.url``, ``naming.prefix``...) applied; None is "not given"."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     for key, value in sorted(overrides.items()):
         if key == "output":
             settings = replace(settings, output=Path(value))

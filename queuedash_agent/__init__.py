@@ -1,41 +1,13 @@
-"""queuedash's agent: Celery task, worker and broker metrics sent to StatsD under
-exactly the names queuedash's dashboards query.
+"""The agent's documented entry point, one line in a Celery app::
 
-Three sources, one naming module (`generator.metrics`):
+    import queuedash_agent
+    queuedash_agent.install(app, statsd_host="statsd", statsd_port=8125)
 
-* the in-worker signal hook, one line in a Celery app::
-
-      import queuedash_agent
-      queuedash_agent.install(app, statsd_host="statsd", statsd_port=8125)
-
-* the event monitor, for workers whose code cannot change:
-  ``queuedash agent events --broker URL``;
-* the broker poller (queue length, unacked, consumers):
-  ``queuedash agent poll --broker URL --queue NAME``, or inside the monitor.
-
-This module stays import-light (no Celery, no StatsD client): `generator.cli`
-imports the package to register the `agent` commands, and `queuedash build`
-should not pay for Celery. `install` imports the hook on first use.
-
-Module map: keys (metric names, from generator.metrics), client (StatsD over
-non-blocking UDP), hook (Celery signals), routes (task name -> queue),
-translate (Celery events -> metrics, bounded memory), monitor (the event
-receiver loop), poller (Redis / RabbitMQ queue gauges), lifecycle (stop
-signal, backoff), cli (the `agent` click group; the only module that prints).
+The code lives in `queuedash.agent`; this module only gives it the name the
+README promises. It imports nothing heavy: `install` loads Celery's signal
+hook on first use.
 """
 
-from __future__ import annotations
+from queuedash.agent import install
 
 __all__ = ["install"]
-
-
-def install(app=None, **options):
-    """Count and time every task of `app` in StatsD from Celery's signals.
-
-    See `queuedash_agent.hook.install` for the options (statsd_host,
-    statsd_port, prefix); they default to QUEUEDASH_STATSD_HOST,
-    QUEUEDASH_STATSD_PORT and QUEUEDASH_PREFIX. Returns the installed hook.
-    """
-    from .hook import install as install_hook
-
-    return install_hook(app, **options)

@@ -2,9 +2,9 @@
 real Celery workers and agent commands as subprocesses, and the built
 dashboards' own queries evaluated through graphite-web.
 
-Evaluation uses generator/check.py (`grafana_targets`: variables and ``#A``
-references as Grafana resolves them), generator/graphite.py (``/render``) and
-generator/stat.py (reducers, mappings, threshold colours).
+Evaluation uses queuedash/check.py (`grafana_targets`: variables and ``#A``
+references as Grafana resolves them), queuedash/graphite.py (``/render``) and
+queuedash/stat.py (reducers, mappings, threshold colours).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from realstack import in_ci
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 #: The `queuedash` command, run by the interpreter running the tests.
-QUEUEDASH = [sys.executable, "-m", "generator"]
+QUEUEDASH = [sys.executable, "-m", "queuedash"]
 
 
 def unavailable(message: str) -> None:
@@ -211,7 +211,7 @@ class DashboardReader:
     """Evaluates built dashboards' targets, as Grafana sends them, through graphite-web."""
 
     def __init__(self, graphite_url: str, built, time_from: str = "-10min"):
-        from generator.graphite import GraphiteClient
+        from queuedash.graphite.client import GraphiteClient
 
         self.client = GraphiteClient(graphite_url)
         self.built = {b.name: b.data for b in built}
@@ -225,7 +225,7 @@ class DashboardReader:
 
     def series(self, dashboard: str, title: str, **scope):
         """Every series the panel's visible targets return, with `$name` = scope[name]."""
-        from generator.check import grafana_targets, max_data_points
+        from queuedash.check.evaluate import grafana_targets, max_data_points
 
         panel = self.panel(dashboard, title)
         found = []
@@ -235,7 +235,7 @@ class DashboardReader:
 
     def shown(self, dashboard: str, title: str, **scope):
         """What the stat panel shows: one (name, value, text, colour) per series."""
-        from generator.stat import shown
+        from queuedash.check.stat import shown
 
         return shown(self.panel(dashboard, title), self.series(dashboard, title, **scope))
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from generator import settings as settings_module
-from generator.build import build_all
+from queuedash import settings as settings_module
+from queuedash.compile.build import build_all
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"

@@ -2,7 +2,7 @@
 
 `seed(graphite, naming)` writes what StatsD's Graphite backend would have written
 over the last two minutes, under the naming scheme (every path comes from
-`generator.metrics.Naming`, never from a hand-written string), on the 10 s whisper
+`queuedash.naming.metrics.Naming`, never from a hand-written string), on the 10 s whisper
 step, through carbon's plaintext protocol, and waits until Graphite has every path.
 The plan is data (`PLAN`, `BROKER`, `WORKERS`): per queue and task, the count of
 each state per flush interval (None: no point in that slot); the values tests
@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.metrics import PROCESSED_STATES, TASK_STATES, Naming
+from queuedash.naming.metrics import PROCESSED_STATES, TASK_STATES, Naming
 
 REPO = Path(__file__).resolve().parent.parent
 STEP = 10               # the StatsD flush interval = the finest whisper step

@@ -1516,7 +1516,7 @@ class GrafanaStandin:
                 org.name = name
 
     def add_token(self, token: str, org_id: int = 1, role: str = "Admin", expired: bool = False,
-                  revoked: bool = False, login: str = "sa-generator") -> None:
+                  revoked: bool = False, login: str = "sa-queuedash") -> None:
         if role not in ROLE_RANK:
             raise ValueError(f"unknown role {role!r}")
         with self._lock:

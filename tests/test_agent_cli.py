@@ -3,7 +3,10 @@ as one line with the right exit status (servers are not needed for these)."""
 
 from __future__ import annotations
 
-from generator.cli import cli
+import pytest
+from agent_support import capture, wait_for  # noqa: F401  (capture: a fixture)
+
+from queuedash.cli.main import cli
 
 
 def test_the_agent_group_is_registered_and_explains_itself(runner):
@@ -69,23 +72,27 @@ def test_bad_options_are_usage_errors(runner, in_tmp):
         assert message in result.output, (argv, result.output)
 
 
-def test_the_prefix_comes_from_the_queuedash_settings(runner, write_settings, in_tmp):
-    from queuedash_agent import cli as agent_cli
+@pytest.mark.realstack
+def test_the_prefix_is_the_agents_own_never_the_settings_file(runner, in_tmp, redis_server, capture,
+                                                              monkeypatch):
+    """A queuedash.toml in the working directory is the dashboards' business: the agent
+    takes its prefix from --prefix or QUEUEDASH_PREFIX only."""
+    (in_tmp / "queuedash.toml").write_text('[naming]\nprefix = "from_file"\n', encoding="utf-8")
+    def sent_keys(*argv):
+        before = set(capture.keys())
+        result = runner.invoke(cli, ["agent", "poll", "--broker", redis_server.url, "--queue", "q", "--once",
+                                     "--statsd-port", str(capture.port), *argv])
+        assert result.exit_code == 0, result.output
+        wait_for(lambda: set(capture.keys()) - before, 5)
+        return set(capture.keys()) - before
 
-    seen = {}
-    path = write_settings("""
-        [naming]
-        prefix = "from_file"
-    """)
+    assert sent_keys() == {"celery.broker.q.length"}
+    assert sent_keys("--prefix", "flag") == {"flag.broker.q.length"}
+    monkeypatch.setenv("QUEUEDASH_PREFIX", "env")
+    assert sent_keys() == {"env.broker.q.length"}
 
-    @agent_cli.agent.command("show-naming")
-    def show_naming():
-        seen["prefix"] = agent_cli.naming_of_context().prefix
 
-    try:
-        assert runner.invoke(cli, ["--config", str(path), "agent", "show-naming"]).exit_code == 0
-        assert seen["prefix"] == "from_file"
-        assert runner.invoke(cli, ["--prefix", "flag", "agent", "show-naming"]).exit_code == 0
-        assert seen["prefix"] == "flag"
-    finally:
-        agent_cli.agent.commands.pop("show-naming")
+def test_a_bad_prefix_is_a_usage_error(runner, in_tmp):
+    result = runner.invoke(cli, ["agent", "poll", "--broker", "redis://127.0.0.1:1/0", "--once", "--prefix", "a..b"])
+    assert result.exit_code == 2
+    assert "--prefix" in result.output and "Traceback" not in result.output

@@ -5,8 +5,8 @@
   variables' metrics/find queries) is one the agent emits;
 * every key family the agent emits is queried by some panel.
 
-The agent's key families (queuedash_agent.keys) are turned into Graphite paths
-by `generator.metrics.Naming`, with placeholders for the queue, task and host
+The agent's key families (queuedash.agent.keys) are turned into Graphite paths
+by `queuedash.naming.metrics.Naming`, with placeholders for the queue, task and host
 nodes, and with every statistic StatsD writes for a timer. A query node
 matches a placeholder when it can match a name (``*``, ``$queue``, a list of
 names); it matches a literal node by Graphite's glob rules. Checked for both
@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from generator import settings as settings_module
-from generator.build import build_all
-from generator.check import metric_paths, split_path
-from generator.metrics import Naming, Pattern
-from generator.queries import expand_references
-from queuedash_agent.keys import BROKER_GAUGE_KEYS, TASK_COUNTERS, TASK_TIMER_KEYS, WORKER_GAUGE_KEYS, Keys
-from queuedash_agent.translate import Translator
+from queuedash import settings as settings_module
+from queuedash.compile.build import build_all
+from queuedash.check.evaluate import metric_paths, split_path
+from queuedash.naming.metrics import Naming, Pattern
+from queuedash.graphite.targets import expand_references
+from queuedash.agent.keys import BROKER_GAUGE_KEYS, TASK_COUNTERS, TASK_TIMER_KEYS, WORKER_GAUGE_KEYS, Keys
+from queuedash.agent.translate import Translator
 
 INVENTORY = Path(__file__).resolve().parent / "fixtures" / "inventory.toml"
 

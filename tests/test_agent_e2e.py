@@ -24,9 +24,9 @@ import pytest
 from agent_support import REPO, DashboardReader, agent_command, celery_worker, send_mix, wait_for
 from realstack import flush_seconds
 
-from generator import settings as settings_module
-from generator.build import build_all
-from generator.metrics import TASK_STATES
+from queuedash import settings as settings_module
+from queuedash.compile.build import build_all
+from queuedash.naming.metrics import TASK_STATES
 
 pytestmark = pytest.mark.realstack
 
@@ -81,10 +81,10 @@ def e2e(tmp_path_factory, graphite, statsd, redis_server):
     statsd_env = {"QUEUEDASH_STATSD_HOST": "127.0.0.1", "QUEUEDASH_STATSD_PORT": statsd.port}
     started = time.time()
 
-    monitor = agent_command(tmp, "monitor", "--prefix", PREFIX["events"], "agent", "events",
+    monitor = agent_command(tmp, "monitor", "agent", "events", "--prefix", PREFIX["events"],
                             "--broker", brokers["events"], "--queue", "orders", "--queue", "emails",
                             "--poll-interval", "2", **statsd_env)
-    poller = agent_command(tmp, "poller", "--prefix", PREFIX["signals"], "agent", "poll",
+    poller = agent_command(tmp, "poller", "agent", "poll", "--prefix", PREFIX["signals"],
                            "--broker", brokers["signals"], "--queue", "orders", "--queue", "emails",
                            "--interval", "2", **statsd_env)
     try:

@@ -1,4 +1,4 @@
-"""The in-worker signal hook (queuedash_agent.hook), in process.
+"""The in-worker signal hook (queuedash.agent.hook), in process.
 
 Tasks run eagerly (`task.apply()`: the same tracer, the same prerun/postrun/
 failure/retry signals as in a worker), the other signals are sent as Celery
@@ -16,9 +16,9 @@ from agent_support import capture, wait_for  # noqa: F401 (capture is a fixture)
 from celery import Celery, signals
 from celery.exceptions import Reject
 
-from generator.metrics import Naming
-from queuedash_agent import hook as hook_module
-from queuedash_agent.client import UDPClient
+from queuedash.naming.metrics import Naming
+from queuedash.agent import hook as hook_module
+from queuedash.agent.client import UDPClient
 
 
 

@@ -9,11 +9,11 @@ import pytest
 from agent_support import capture, wait_for  # noqa: F401 (capture is a fixture)
 from kombu import Connection, Consumer, Exchange, Queue
 
-from generator.cli import cli
-from generator.metrics import Naming
-from queuedash_agent.client import BufferedClient, UDPClient
-from queuedash_agent.keys import Keys
-from queuedash_agent.poller import BrokerError, Poller, RabbitQueues, RedisQueues, broker_source, redact
+from queuedash.cli.main import cli
+from queuedash.naming.metrics import Naming
+from queuedash.agent.client import BufferedClient, UDPClient
+from queuedash.agent.keys import Keys
+from queuedash.agent.poller import BrokerError, Poller, RabbitQueues, RedisQueues, broker_source, redact
 
 pytestmark = pytest.mark.realstack
 
@@ -58,7 +58,7 @@ def test_redis_down_is_a_broker_error(redis_server):
 def test_poll_once_from_the_command_line(redis_server, capture, runner, in_tmp):
     url = redis_server.url.rsplit("/", 1)[0] + "/7"
     publish(url, "cli", [0, 9])
-    result = runner.invoke(cli, ["--prefix", "jobs", "agent", "poll", "--broker", url, "--queue", "cli", "--once",
+    result = runner.invoke(cli, ["agent", "poll", "--prefix", "jobs", "--broker", url, "--queue", "cli", "--once",
                                  "--statsd-port", str(capture.port)])
     assert result.exit_code == 0, result.output
     assert result.output == "cli  length=2\n"

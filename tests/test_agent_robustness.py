@@ -17,13 +17,13 @@ from celery import Celery
 from celery.events.event import get_exchange
 from realstack import Redis, running
 
-from generator.metrics import Naming
-from queuedash_agent.client import BufferedClient, UDPClient
-from queuedash_agent.keys import Keys
-from queuedash_agent.lifecycle import Backoff
-from queuedash_agent.monitor import Monitor
-from queuedash_agent.routes import QueueResolver
-from queuedash_agent.translate import Translator
+from queuedash.naming.metrics import Naming
+from queuedash.agent.client import BufferedClient, UDPClient
+from queuedash.agent.keys import Keys
+from queuedash.agent.lifecycle import Backoff
+from queuedash.agent.monitor import Monitor
+from queuedash.agent.routes import QueueResolver
+from queuedash.agent.translate import Translator
 
 pytestmark = pytest.mark.realstack
 

@@ -1,4 +1,4 @@
-"""Celery events -> metrics (queuedash_agent.translate), event by event.
+"""Celery events -> metrics (queuedash.agent.translate), event by event.
 
 The client here is a recorder of (kind, key, value); the clock is a variable.
 Real events from a real worker are exercised by tests/test_agent_e2e.py.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from generator.metrics import Naming
-from queuedash_agent.keys import Keys
-from queuedash_agent.routes import QueueResolver, parse_route
-from queuedash_agent.translate import TaskTable, Translator
+from queuedash.naming.metrics import Naming
+from queuedash.agent.keys import Keys
+from queuedash.agent.routes import QueueResolver, parse_route
+from queuedash.agent.translate import TaskTable, Translator
 
 
 class Recorder:

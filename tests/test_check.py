@@ -15,9 +15,9 @@ import time
 import pytest
 
 import feeder
-from generator import stat
-from generator.build import build_all
-from generator.check import (
+from queuedash.check import stat
+from queuedash.compile.build import build_all
+from queuedash.check.evaluate import (
     EMPTY,
     FOUND,
     OK,
@@ -30,10 +30,10 @@ from generator.check import (
     interpolate,
     metric_paths,
 )
-from generator.cli import cli
-from generator.graphite import GraphiteClient, QueryError, error_message
-from generator.metrics import ANY, Naming, escape
-from generator.settings import load
+from queuedash.cli.main import cli
+from queuedash.graphite.client import GraphiteClient, QueryError, error_message
+from queuedash.naming.metrics import ANY, Naming, escape
+from queuedash.settings import load
 
 pytestmark = pytest.mark.realstack
 

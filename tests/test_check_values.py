@@ -2,7 +2,7 @@
 
 The numbers are computed from the feeder's plan (tests/feeder.py), the panel's value
 with Grafana's reducer and its colour from the panel's own thresholds and mappings
-(generator.stat), on the series `generator.check` got from graphite-web exactly as
+(queuedash.check.stat), on the series `queuedash.check.evaluate` got from graphite-web exactly as
 Grafana asks for them (the panel's maxDataPoints, else its width in pixels).
 Seeded under a prefix of its own, once for the module.
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 import pytest
 
 import feeder
-from generator import stat
-from generator.build import build_all
-from generator.check import check_all, grafana_targets
-from generator.graphite import GraphiteClient
-from generator.metrics import ANY, PROCESSED_STATES, Naming, escape
-from generator.queries import call, states
-from generator.settings import ZERO_TASK_STATES, load
+from queuedash.check import stat
+from queuedash.compile.build import build_all
+from queuedash.check.evaluate import check_all, grafana_targets
+from queuedash.graphite.client import GraphiteClient
+from queuedash.naming.metrics import ANY, PROCESSED_STATES, Naming, escape
+from queuedash.authoring.queries import call, states
+from queuedash.settings import ZERO_TASK_STATES, load
 
 pytestmark = pytest.mark.realstack
 

@@ -5,12 +5,12 @@ import textwrap
 
 import pytest
 
-from generator.cli import cli
+from queuedash.cli.main import cli
 
 GOOD_DEFINITION = '''
-from generator.dashboard import dashboard
-from generator.layout import Row
-from generator.panels import Presets
+from queuedash.authoring.dashboard import dashboard
+from queuedash.authoring.layout import Row
+from queuedash.authoring.panels import Presets
 
 
 def build(settings):

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from generator.build import build_all
-from generator.metrics import PROCESSED_STATES
-from generator.queries import expand_references
-from generator.settings import load
-from generator.validate import problems
+from queuedash.compile.build import build_all
+from queuedash.naming.metrics import PROCESSED_STATES
+from queuedash.graphite.targets import expand_references
+from queuedash.settings import load
+from queuedash.compile.validate import problems
 
 ALL_PANEL_TYPES = {"timeseries", "stat", "table", "row", "text"}
 
@@ -138,7 +138,7 @@ def test_workers_online_is_red_below_the_expected_count(built):
 def test_modern_namespace_changes_every_path(inventory_settings):
     from dataclasses import replace
 
-    from generator.metrics import Naming
+    from queuedash.naming.metrics import Naming
 
     settings = replace(inventory_settings, naming=Naming(namespace="modern"))
     text = "".join(b.text for b in build_all(settings))

@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from generator.grafana.apply import apply_plan, read_live
-from generator.grafana.client import GrafanaClient, RetryPolicy
-from generator.grafana.credentials import Credentials
-from generator.grafana.plan import CONFLICT, make_plan
+from queuedash.deploy.apply import apply_plan, read_live
+from queuedash.grafana.client import GrafanaClient, RetryPolicy
+from queuedash.grafana.credentials import Credentials
+from queuedash.deploy.plan import CONFLICT, make_plan
 from test_deploy_support import (ADMIN_TOKEN, EDITOR_TOKEN, PASSWORD, USER, VIEWER_TOKEN, closed_port, define,
                                  marker_value, point_at, saves, writes)
 # Fixtures (pytest finds them by name in this module's namespace):
@@ -179,8 +179,8 @@ def test_a_version_bump_without_change_is_not_a_conflict(project, grafana, queue
 def test_a_save_between_read_and_write_is_caught_by_grafana_412(project, grafana, queuedash):
     assert queuedash("deploy").exit_code == 0
     define(project, "answer", "Answer", value=45)
-    from generator.build import build_all
-    from generator.settings import load
+    from queuedash.compile.build import build_all
+    from queuedash.settings import load
 
     generated = [b.data for b in build_all(load(project / "queuedash.toml"))]
     with GrafanaClient(grafana.url, Credentials(token=ADMIN_TOKEN), retry=RetryPolicy(retries=0)) as client:

@@ -1,4 +1,4 @@
-"""The deploy plan (generator/grafana/plan.py): normalization, the marker, classification.
+"""The deploy plan (queuedash/grafana/plan.py): normalization, the marker, classification.
 
 Pure functions on JSON dicts: no server needed.
 """
@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from generator.grafana.plan import (ADDED, CONFLICT, DELETED, FAILED, MARKER_NAME, STALE, UNCHANGED, UPDATED,
+from queuedash.deploy.plan import (ADDED, CONFLICT, DELETED, FAILED, MARKER_NAME, STALE, UNCHANGED, UPDATED,
                                     Live, content_hash, duration_seconds, effective_refresh, make_plan, marker_of,
                                     normalize, plan_dashboard, plan_leftover, with_marker)
 

@@ -23,7 +23,7 @@ import traceback
 import pytest
 from click.testing import CliRunner
 
-from generator.cli import cli
+from queuedash.cli.main import cli
 from grafana_standin import GrafanaStandin
 
 ADMIN_TOKEN = "glsa_AdminTokenSecret0123456789abcdef_0badc0de"
@@ -40,9 +40,9 @@ SECRETS = (
 FAST = ["--timeout", "2", "--max-backoff", "0.01"]
 
 DEFINITION = '''
-from generator.dashboard import dashboard
-from generator.layout import Row
-from generator.panels import Presets
+from queuedash.authoring.dashboard import dashboard
+from queuedash.authoring.layout import Row
+from queuedash.authoring.panels import Presets
 
 
 def build(settings):

@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from generator.cli import cli
-from generator.discover import add_queues
-from generator.metrics import ANY, Naming
-from generator.settings import load
+from queuedash.cli.main import cli
+from queuedash.check.discover import add_queues
+from queuedash.naming.metrics import ANY, Naming
+from queuedash.settings import load
 
 INVENTORY = '''\
 # Our queues. Keep this comment.
@@ -86,7 +86,7 @@ def test_an_unreachable_graphite_is_one_line(runner, in_tmp):
 
 
 def test_queue_queries_follow_the_naming_scheme():
-    from generator.discover import queue_find_queries
+    from queuedash.check.discover import queue_find_queries
 
     assert queue_find_queries(Naming()) == ["stats_counts.celery.tasks.*", "stats.gauges.celery.broker.*"]
     assert queue_find_queries(Naming(namespace="modern"))[0] == "stats.counters.celery.tasks.*"

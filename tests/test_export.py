@@ -2,8 +2,8 @@
 
 import json
 
-from generator.cli import cli
-from generator.export import IMPORT_PLACEHOLDER, for_import
+from queuedash.cli.main import cli
+from queuedash.compile.export import IMPORT_PLACEHOLDER, for_import
 from test_schema import schema_errors
 
 

@@ -1,4 +1,4 @@
-"""The Grafana client (generator/grafana/client.py) over real HTTP against the stand-in.
+"""The Grafana client (queuedash/grafana/client.py) over real HTTP against the stand-in.
 
 Retries and their limits, error mapping by status then `status`/`messageId`
 (never by message text), keep-alive, sub-paths, TLS handling, and redaction.
@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from generator.grafana import errors
-from generator.grafana.apply import ensure_folders
-from generator.grafana.client import GrafanaClient, RetryPolicy, base_url
-from generator.grafana.credentials import Credentials, Redactor
+from queuedash.grafana import errors
+from queuedash.deploy.apply import ensure_folders
+from queuedash.grafana.client import GrafanaClient, RetryPolicy, base_url
+from queuedash.grafana.credentials import Credentials, Redactor
 from test_deploy_support import ADMIN_TOKEN, PASSWORD, USER, VIEWER_TOKEN, closed_port
 # Fixtures (pytest finds them by name in this module's namespace):
 from test_deploy_support import grafana, make_grafana, no_secret_leaks  # noqa: F401

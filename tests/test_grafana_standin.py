@@ -53,7 +53,7 @@ def make_standin():
 
     def make(**kwargs) -> GrafanaStandin:
         standin = GrafanaStandin(**kwargs)
-        standin.add_token(ADMIN_TOKEN, role="Admin", login="sa-generator")
+        standin.add_token(ADMIN_TOKEN, role="Admin", login="sa-queuedash")
         standin.add_token(VIEWER_TOKEN, role="Viewer", login="sa-viewer")
         started.append(standin.start())
         return standin
@@ -137,7 +137,7 @@ def test_create_without_id_or_uid_generates_uid_and_version_1(api, grafana):
     assert body["url"] == f"/d/{body['uid']}/celery-overview"
     stored = grafana.get_dashboard(body["uid"])
     assert stored["data"]["id"] == body["id"] and stored["data"]["version"] == 1
-    assert stored["created_by"] == "sa-generator"
+    assert stored["created_by"] == "sa-queuedash"
 
 
 def test_every_push_without_uid_creates_a_new_dashboard_on_11_6(api, grafana):

@@ -5,7 +5,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generator.identity import make_uid
+from queuedash.identity import make_uid
 
 UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 

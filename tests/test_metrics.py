@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generator.errors import NamingError
-from generator.metrics import ANY, Naming, Pattern, escape, glob
+from queuedash.errors import NamingError
+from queuedash.naming.metrics import ANY, Naming, Pattern, escape, glob
 
 NODE = re.compile(r"^[A-Za-z0-9_-]+$")
 

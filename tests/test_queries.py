@@ -1,7 +1,8 @@
 """Graphite query builders and Grafana's #A reference expansion."""
 
-from generator.metrics import ANY, Naming, Pattern
-from generator.queries import TaskQueries, call, expand_references, quote
+from queuedash.naming.metrics import ANY, Naming, Pattern
+from queuedash.authoring.queries import TaskQueries, call, quote
+from queuedash.graphite.targets import expand_references
 
 
 def test_backlog_is_received_minus_every_way_a_task_ends_with_nulls_as_zero():

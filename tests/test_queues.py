@@ -5,9 +5,9 @@ import textwrap
 
 import pytest
 
-from generator.build import build_all
-from generator.errors import DefinitionError
-from generator.settings import load
+from queuedash.compile.build import build_all
+from queuedash.errors import DefinitionError
+from queuedash.settings import load
 
 
 def panel(built_dashboard, title):
@@ -156,7 +156,7 @@ def test_a_bad_link_template_is_named(templated):
 
 
 def test_jinja_renders_text_only_and_html_templates_are_escaped(tmp_path):
-    from generator import text
+    from queuedash.authoring import text
 
     (tmp_path / "note.html").write_text("<p>{{ team }}</p>")
     (tmp_path / "note.md").write_text("**{{ team }}**")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from generator.errors import SettingsError
-from generator.settings import DEFAULT_MUST_BE_ZERO, load
+from queuedash.errors import SettingsError
+from queuedash.settings import DEFAULT_MUST_BE_ZERO, load
 
 
 def test_the_example_at_the_repo_root_loads(repo):

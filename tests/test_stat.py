@@ -1,9 +1,9 @@
-"""What a stat panel shows, computed as Grafana computes it (generator.stat)."""
+"""What a stat panel shows, computed as Grafana computes it (queuedash.check.stat)."""
 
 import pytest
 
-from generator import stat
-from generator.graphite import Series
+from queuedash.check import stat
+from queuedash.graphite.client import Series
 
 NULL_SERIES = [None, None]
 

@@ -36,8 +36,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import errors
-from .credentials import Credentials, Redactor
+from queuedash.grafana import errors
+from queuedash.grafana.credentials import Credentials, Redactor
 
 log = logging.getLogger("queuedash.grafana")
 

@@ -1,17 +1,17 @@
 """What can go wrong talking to Grafana, as domain errors.
 
-Every class subclasses `generator.errors.QueuedashError`, so the CLI turns any
+Every class subclasses `queuedash.errors.QueuedashError`, so the CLI turns any
 of them into one line and exit status 1. The client (`client.py`) chooses the
 class from the HTTP status first and then from the body's `status` or
 `messageId` (contract §1.2), never from the human `message` text. Messages are
 redacted before they get here: no credential ever reaches an exception.
 
-Imports `generator.errors` only.
+Imports `queuedash.errors` only.
 """
 
 from __future__ import annotations
 
-from ..errors import QueuedashError
+from queuedash.errors import QueuedashError
 
 
 class GrafanaError(QueuedashError):
@@ -86,7 +86,3 @@ class Rejected(GrafanaError):
 
 class FolderError(GrafanaError):
     """The folder (or a parent) cannot be found or created where the settings say."""
-
-
-class DashboardInputError(QueuedashError):
-    """A dashboard given to deploy (built, or read with --from) cannot be deployed as it is."""

@@ -1,0 +1,118 @@
+"""`queuedash check` and `discover`: every dashboard's queries evaluated against a Graphite.
+
+Prints, for each dashboard, its template variables and panels, one line each:
+``OK``, ``EMPTY <expected metric path>`` or ``ERROR <Graphite's message>``, then
+one summary line. Exit status 1 on any ERROR (with --strict, on any EMPTY too);
+an unreachable or silent Graphite is one line and exit 1, like every other
+queuedash error. The evaluation itself is `queuedash.check.evaluate`.
+
+Also `queuedash discover`: the queues Graphite has metrics for, against the
+inventory.
+"""
+
+from __future__ import annotations
+
+import click
+
+from queuedash.check.discover import add_queues
+from queuedash.check.discover import discover as discover_queues
+from queuedash.check.evaluate import ALL, FOUND, OK, DashboardCheck, Summary, TimeRange, check_all
+from queuedash.cli.app import App, pass_app, plural
+from queuedash.compile.build import build_all
+from queuedash.errors import QueuedashError
+from queuedash.graphite.client import GraphiteClient
+
+
+def panel_line(dashboard: DashboardCheck, panel) -> str:
+    line = f"{panel.status:<5}  {dashboard.uid}  {panel.label}"
+    if panel.status == "EMPTY":
+        line += "  " + "; ".join(e.describe() for e in panel.expected)
+    elif panel.status == "ERROR":
+        line += "  " + panel.message
+    return line
+
+
+def variable_line(dashboard: DashboardCheck, variable) -> str:
+    line = f"{variable.status:<5}  {dashboard.uid}  ${variable.name}"
+    if variable.status == OK:
+        shown = ", ".join(variable.values[:5]) + (", ..." if len(variable.values) > 5 else "")
+        return f"{line}  {plural(len(variable.values), 'value')}: {shown}"
+    if variable.message:
+        return f"{line}  {variable.message}"
+    return f"{line}  nothing matches {variable.query}"
+
+
+def summary_line(summary: Summary, url: str) -> str:
+    def counts(by_status):
+        return ", ".join(f"{by_status[s]} {s}" for s in by_status)
+
+    return (f"checked {plural(summary.dashboards, 'dashboard')} against {url}: "
+            f"panels {counts(summary.panels)}; variables {counts(summary.variables)}")
+
+
+@click.command()
+@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", metavar="URL",
+              help="graphite-web's base URL, e.g. http://graphite:8080.")
+@click.option("--from", "from_", default="-1h", show_default=True, metavar="TIME",
+              help="Start of the time range, as Graphite or Grafana write it (-1h, now-6h, -15m).")
+@click.option("--until", default="now", show_default=True, metavar="TIME", help="End of the time range.")
+@click.option("--strict", is_flag=True, help="Fail on EMPTY panels and variables too, not only on ERROR.")
+@click.option("--only", metavar="NAME", help="Check only this dashboard (name or uid).")
+@click.option("--found-values", is_flag=True,
+              help="Fill variables with every value Graphite finds for them ({a,b,c}) instead of their All (*).")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each answer.")
+@pass_app
+def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, only: str | None,
+          found_values: bool, timeout: float):
+    """Evaluate every panel's queries against Graphite, as Grafana would.
+
+    Run it before the first deploy, and after changing the naming settings: a
+    Graphite target that is wrong shows in Grafana as an empty panel, not an
+    error. Each panel is OK (data), EMPTY (valid, no data: most likely a metric
+    named differently from what the dashboards expect; the line names the path
+    and where it stops matching) or ERROR (Graphite refused the query). Repeated
+    panels and rows are checked once per value of their variable.
+
+    Exit status 1 on any ERROR; with --strict, on any EMPTY too.
+    """
+    built = build_all(app.settings, only=only)
+    client = GraphiteClient(graphite_url, timeout)
+    results = check_all(built, client, TimeRange(from_, until), FOUND if found_values else ALL)
+    for dashboard in results:
+        for variable in dashboard.variables:
+            click.echo(variable_line(dashboard, variable))
+        for panel in dashboard.panels:
+            click.echo(panel_line(dashboard, panel))
+    summary = Summary.of(results)
+    line = summary_line(summary, client.url)
+    if summary.failed(strict):
+        raise click.ClickException(line)
+    click.echo(line)
+
+
+@click.command()
+@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", metavar="URL",
+              help="graphite-web's base URL, e.g. http://graphite:8080.")
+@click.option("--write", "write_new", is_flag=True,
+              help="Append the new queues to the settings file's `queues` (comments and order kept).")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for Graphite.")
+@pass_app
+def discover(app: App, graphite_url: str, write_new: bool, timeout: float):
+    """List the queues Graphite has metrics for, against the inventory.
+
+    new: in Graphite, not in the inventory; missing: in the inventory, no
+    metrics in Graphite; known: both. Graphite holds escaped names (a dot
+    became "_"), so a new queue is added under its metric name.
+    """
+    settings = app.settings
+    result = discover_queues(settings, graphite_url, timeout)
+    for status, names in (("new", result.new), ("missing", result.missing), ("known", result.known)):
+        for name in names:
+            click.echo(f"{status:<8} {name}")
+    click.echo(f"{len(result.found)} queues in Graphite: {len(result.new)} new, "
+               f"{len(result.missing)} missing, {len(result.known)} known")
+    if write_new and result.new:
+        if settings.source is None:
+            raise QueuedashError("no settings file to write to: pass --config FILE")
+        add_queues(settings.source, result.new)
+        click.echo(f"added {len(result.new)} queue{'s' if len(result.new) != 1 else ''} to {settings.source}")

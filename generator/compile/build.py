@@ -1,0 +1,185 @@
+"""Definitions -> JSON: load dashboards/*.py, build, check, encode, write.
+
+A definition is a Python file in the definitions folder with a function
+``build(settings)`` returning one `model.Dashboard` or a list of them. Every
+failure (the file raises, returns something else, a duplicate uid, an empty
+title, a lint problem) is a `DefinitionError` naming the file and dashboard.
+
+Writing is all or nothing (`queuedash.files`): a failed build leaves the
+previous one as it was.
+
+Imports `errors`, `model`, `settings`, `validate`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from queuedash.errors import DefinitionError, QueuedashError
+from queuedash.files import replace_folder, write_files
+from queuedash.authoring.model import Dashboard
+from queuedash.settings import Settings
+from queuedash.compile.validate import problems
+
+
+@dataclass(frozen=True)
+class Built:
+    """One compiled dashboard."""
+
+    name: str
+    uid: str
+    title: str
+    source: str
+    data: dict
+    text: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.uid}.json"
+
+    @property
+    def panel_count(self) -> int:
+        count = 0
+        for panel in self.data.get("panels", []):
+            if panel.get("type") != "row":
+                count += 1
+            count += len(panel.get("panels", []))
+        return count
+
+
+def _plain(value):
+    """The model as plain JSON values: dicts, lists, strings, numbers, None."""
+    to_json = getattr(value, "to_json_data", None)
+    if to_json is not None:
+        return _plain(to_json())
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def encode(data: dict) -> str:
+    """Deterministic JSON: sorted keys, indent 2, a trailing newline."""
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def definition_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise DefinitionError(f"{folder}: the definitions folder does not exist")
+    files = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    if not files:
+        raise DefinitionError(f"{folder}: no dashboard definitions (*.py) in it")
+    return files
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _load(path: Path):
+    name = f"queuedash_definitions.{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a user's file: any exception is their mistake to see
+        raise DefinitionError(f"{_display(path)}: cannot load the definition: {_describe(exc)}") from None
+    if not callable(getattr(module, "build", None)):
+        raise DefinitionError(f"{_display(path)}: defines no build(settings) function")
+    return module
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, QueuedashError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _dashboards_of(path: Path, settings: Settings) -> list[Dashboard]:
+    module = _load(path)
+    try:
+        result = module.build(settings)
+    except Exception as exc:
+        raise DefinitionError(f"{_display(path)}: dashboard {path.stem!r}: {_describe(exc)}") from None
+    items = result if isinstance(result, (list, tuple)) else [result]
+    for item in items:
+        if not isinstance(item, Dashboard):
+            raise DefinitionError(
+                f"{_display(path)}: build() must return queuedash.authoring.model.Dashboard objects, got {type(item).__name__}"
+            )
+    return list(items)
+
+
+def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True) -> Built:
+    name = dashboard.name or dashboard.uid or ""
+    where = f"{source}: dashboard {name!r}"
+    if not str(dashboard.title or "").strip():
+        raise DefinitionError(f"{where}: the title is empty")
+    try:
+        data = _plain(dashboard)
+    except Exception as exc:
+        raise DefinitionError(f"{where}: cannot encode: {_describe(exc)}") from None
+    found = problems(data) if lint else []
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise DefinitionError(f"{where}: {found[0]}{more}")
+    return Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data, text=encode(data))
+
+
+def build_all(settings: Settings, only: str | None = None, lint: bool = True) -> list[Built]:
+    """Compile every definition (or only the dashboard named `only`), in name order.
+
+    With `lint` (the default) the first problem `validate.problems` finds in a
+    dashboard is an error; `queuedash validate` turns it off to list them all.
+    """
+    built: list[Built] = []
+    for path in definition_files(settings.definitions):
+        source = _display(path)
+        for dashboard in _dashboards_of(path, settings):
+            built.append(compile_dashboard(dashboard, source, lint))
+    _check_unique(built)
+    built.sort(key=lambda b: b.name)
+    if only is not None:
+        chosen = [b for b in built if only in (b.name, b.uid)]
+        if not chosen:
+            names = ", ".join(b.name for b in built)
+            raise DefinitionError(f"no dashboard named {only!r} (there are: {names})")
+        return chosen
+    return built
+
+
+def _check_unique(built: list[Built]) -> None:
+    by_uid: dict[str, Built] = {}
+    by_name: dict[str, Built] = {}
+    for item in built:
+        if item.uid in by_uid:
+            first = by_uid[item.uid]
+            raise DefinitionError(
+                f"{item.source}: dashboard {item.name!r} has the uid {item.uid!r} of dashboard "
+                f"{first.name!r} in {first.source}"
+            )
+        if item.name in by_name:
+            first = by_name[item.name]
+            raise DefinitionError(
+                f"{item.source}: dashboard name {item.name!r} is also used in {first.source}"
+            )
+        by_uid[item.uid] = item
+        by_name[item.name] = item
+
+
+def write(built: list[Built], out: Path, *, replace_all: bool = True) -> list[Path]:
+    """Write the dashboards into `out`, all or nothing.
+
+    With `replace_all` the folder ends up holding exactly these files (stale
+    dashboards disappear); otherwise only these files are replaced.
+    """
+    texts = {item.filename: item.text for item in built}
+    return replace_folder(out, texts) if replace_all else write_files(out, texts)

@@ -1,0 +1,226 @@
+"""queuedash's own lint of built dashboard JSON (plain dicts).
+
+Checks the properties Grafana 10.4-12 and queuedash rely on, without needing
+Grafana's JSON Schemas: schemaVersion, panel types, datasource references,
+threshold steps, ids, grid placement, and Graphite target sanity (balanced
+parentheses and quotes, known function names, ``#X`` references that exist,
+``targetFull`` equal to Grafana's expansion). Each problem is one line naming
+the panel.
+
+Imports `graphite_functions`, `identity`, `model`, `queries`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from queuedash.graphite.functions import KNOWN_FUNCTIONS
+from queuedash.identity import is_valid_uid
+from queuedash.authoring.model import SCHEMA_VERSION
+from queuedash.graphite.targets import expand_references, references_in
+
+PANEL_TYPES = {"timeseries", "stat", "table", "row", "text"}
+LEGACY_DASHBOARD_KEYS = {"style", "rows", "sharedCrosshair", "hideControls", "gnetId"}
+LEGACY_PANEL_KEYS = {"span", "height", "error", "minSpan", "editable", "columns", "fontSize", "styles"}
+STAT_OPTIONS = {"colorMode", "graphMode", "justifyMode", "orientation", "percentChangeColorMode",
+                "reduceOptions", "showPercentChange", "textMode", "wideLayout"}
+REF_ID = re.compile(r"^[A-Z]$")
+FUNCTION_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+GRID_COLUMNS = 24
+
+
+def problems(dashboard: dict) -> list[str]:
+    """Every problem found in one dashboard, each as one line."""
+    found: list[str] = []
+    _check_dashboard(dashboard, found)
+    panels = list(_all_panels(dashboard.get("panels", [])))
+    _check_ids(panels, found)
+    _check_grid(dashboard.get("panels", []), found)
+    for panel in panels:
+        _check_panel(panel, found)
+    for variable in dashboard.get("templating", {}).get("list", []):
+        _check_datasource(variable.get("datasource"), f"variable {variable.get('name')!r}", found)
+    return found
+
+
+def _all_panels(panels):
+    for panel in panels:
+        yield panel
+        if panel.get("type") == "row":
+            yield from panel.get("panels", [])
+
+
+def _label(panel: dict) -> str:
+    return f"panel {panel.get('title', '')!r} (id {panel.get('id')})"
+
+
+def _check_dashboard(dashboard: dict, found: list[str]) -> None:
+    if dashboard.get("schemaVersion") != SCHEMA_VERSION:
+        found.append(f"schemaVersion is {dashboard.get('schemaVersion')!r}, expected {SCHEMA_VERSION}")
+    if not str(dashboard.get("title", "")).strip():
+        found.append("the title is empty")
+    uid = dashboard.get("uid")
+    if not isinstance(uid, str) or not is_valid_uid(uid):
+        found.append(f"uid {uid!r} is not 1-40 characters of [A-Za-z0-9_-]")
+    for key in ("templating", "annotations"):
+        if not isinstance(dashboard.get(key, {}).get("list") if isinstance(dashboard.get(key), dict) else None, list):
+            found.append(f"{key} must be an object with a list")
+    for key in sorted(LEGACY_DASHBOARD_KEYS & set(dashboard)):
+        found.append(f"legacy key {key!r} at the top level")
+    if "id" in dashboard and dashboard["id"] is not None:
+        found.append("id must be absent or null: it is instance-local")
+
+
+def _check_ids(panels: list[dict], found: list[str]) -> None:
+    seen = set()
+    for panel in panels:
+        panel_id = panel.get("id")
+        if not isinstance(panel_id, int) or isinstance(panel_id, bool) or panel_id < 1:
+            found.append(f"{_label(panel)}: id must be a positive whole number")
+        elif panel_id in seen:
+            found.append(f"{_label(panel)}: id {panel_id} is used twice")
+        seen.add(panel_id)
+
+
+def _check_grid(panels: list[dict], found: list[str]) -> None:
+    cells: dict[tuple[int, int], str] = {}
+    for panel in panels:
+        pos = panel.get("gridPos")
+        if not isinstance(pos, dict) or not all(isinstance(pos.get(k), int) for k in "xywh"):
+            found.append(f"{_label(panel)}: gridPos must have whole numbers x, y, w, h")
+            continue
+        x, y, w, h = pos["x"], pos["y"], pos["w"], pos["h"]
+        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > GRID_COLUMNS:
+            found.append(f"{_label(panel)}: gridPos {pos} is outside the {GRID_COLUMNS}-column grid")
+            continue
+        for cx in range(x, x + w):
+            for cy in range(y, y + h):
+                other = cells.get((cx, cy))
+                if other is not None:
+                    found.append(f"{_label(panel)}: overlaps {other}")
+                    break
+                cells[(cx, cy)] = _label(panel)
+            else:
+                continue
+            break
+
+
+def _check_datasource(ref, where: str, found: list[str]) -> None:
+    if not (isinstance(ref, dict) and ref.get("type") == "graphite" and isinstance(ref.get("uid"), str) and ref["uid"]):
+        found.append(f"{where}: datasource must be {{\"type\": \"graphite\", \"uid\": ...}}, got {ref!r}")
+
+
+def _check_panel(panel: dict, found: list[str]) -> None:
+    label = _label(panel)
+    kind = panel.get("type")
+    if kind not in PANEL_TYPES:
+        found.append(f"{label}: panel type {kind!r} is not one of {', '.join(sorted(PANEL_TYPES))}")
+        return
+    for key in sorted(LEGACY_PANEL_KEYS & set(panel)):
+        found.append(f"{label}: legacy key {key!r}")
+    if kind == "row":
+        if not isinstance(panel.get("panels"), list) or not isinstance(panel.get("collapsed"), bool):
+            found.append(f"{label}: a row needs `panels` (a list) and `collapsed` (true or false)")
+        return
+    if not str(panel.get("title", "")).strip():
+        found.append(f"{label}: the title is empty")
+    if kind == "text":
+        if not isinstance(panel.get("options", {}).get("content"), str):
+            found.append(f"{label}: a text panel needs options.content")
+        return
+    _check_datasource(panel.get("datasource"), label, found)
+    _check_field_config(panel, label, found)
+    if kind == "stat":
+        missing = STAT_OPTIONS - set(panel.get("options", {}))
+        if missing:
+            found.append(f"{label}: stat options lack {', '.join(sorted(missing))}")
+    _check_targets(panel, label, found)
+
+
+def _check_field_config(panel: dict, label: str, found: list[str]) -> None:
+    config = panel.get("fieldConfig")
+    if not isinstance(config, dict) or "defaults" not in config or "overrides" not in config:
+        found.append(f"{label}: fieldConfig needs `defaults` and `overrides`")
+        return
+    thresholds = config["defaults"].get("thresholds")
+    if thresholds is None:
+        return
+    steps = thresholds.get("steps") if isinstance(thresholds, dict) else None
+    if not isinstance(steps, list) or not steps:
+        found.append(f"{label}: thresholds need a non-empty `steps` list")
+        return
+    if steps[0].get("value", "missing") is not None:
+        found.append(f"{label}: the first threshold step's value must be JSON null, got {steps[0].get('value')!r}")
+    values = [s.get("value") for s in steps[1:]]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        found.append(f"{label}: threshold values after the first must be numbers, got {values}")
+    elif values != sorted(values):
+        found.append(f"{label}: threshold steps must ascend, got {values}")
+
+
+def _check_targets(panel: dict, label: str, found: list[str]) -> None:
+    targets = panel.get("targets")
+    if not isinstance(targets, list) or not targets:
+        found.append(f"{label}: no targets")
+        return
+    refs = [t.get("refId") for t in targets]
+    for ref in refs:
+        if not isinstance(ref, str) or not REF_ID.match(ref):
+            found.append(f"{label}: refId {ref!r} must be one capital letter to be referenceable")
+    if len(set(refs)) != len(refs):
+        found.append(f"{label}: refIds repeat: {refs}")
+    expanded = expand_references([(t.get("refId"), t.get("target", "")) for t in targets])
+    for target in targets:
+        text = target.get("target", "")
+        where = f"{label}, target {target.get('refId')}"
+        if not isinstance(text, str) or not text.strip():
+            found.append(f"{where}: empty target")
+            continue
+        if "datasource" in target:
+            _check_datasource(target["datasource"], where, found)
+        for problem in target_problems(text):
+            found.append(f"{where}: {problem}")
+        references = references_in(text)
+        for ref in references:
+            if ref not in refs:
+                found.append(f"{where}: #{ref} refers to no target of this panel")
+            elif ref == target.get("refId"):
+                found.append(f"{where}: #{ref} refers to itself")
+        if references:
+            want = expanded.get(target.get("refId"))
+            if target.get("targetFull") != want:
+                found.append(f"{where}: targetFull must be the expanded target {want!r}")
+        elif "targetFull" in target:
+            found.append(f"{where}: targetFull without any #X reference")
+
+
+def target_problems(text: str) -> list[str]:
+    """Syntax problems in one Graphite target: quotes, brackets, function names."""
+    found = []
+    stack: list[str] = []
+    quote = None
+    pairs = {")": "(", "}": "{", "]": "["}
+    outside_quotes = []
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = None
+            outside_quotes.append(" ")
+            continue
+        outside_quotes.append(char)
+        if char in "'\"":
+            quote = char
+        elif char in "({[":
+            stack.append(char)
+        elif char in pairs:
+            if not stack or stack.pop() != pairs[char]:
+                found.append(f"unbalanced {char!r}")
+                return found
+    if quote:
+        found.append(f"unclosed {quote} quote")
+    if stack:
+        found.append(f"unclosed {stack[-1]!r}")
+    for name in FUNCTION_CALL.findall("".join(outside_quotes)):
+        if name not in KNOWN_FUNCTIONS:
+            found.append(f"unknown Graphite function {name!r}")
+    return found
