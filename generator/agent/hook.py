@@ -40,7 +40,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from datetime import datetime
 
 from celery import signals
 from celery.exceptions import Reject
@@ -49,6 +48,7 @@ from queuedash.naming.metrics import Naming
 
 from queuedash.agent.client import UDPClient
 from queuedash.agent.keys import Keys
+from queuedash.agent.waiting import eta_seconds, wait_seconds
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +75,6 @@ def _env_port(default: int = 8125) -> int:
 def _queue_of(request) -> str | None:
     info = getattr(request, "delivery_info", None) or {}
     return info.get("routing_key") or info.get("exchange") or None
-
-
-def _eta_seconds(eta) -> float | None:
-    if not eta:
-        return None
-    if isinstance(eta, datetime):
-        return eta.timestamp()
-    try:
-        return datetime.fromisoformat(eta).timestamp()
-    except (TypeError, ValueError):
-        return None
 
 
 class Hook:
@@ -204,9 +193,8 @@ class Hook:
             with self.client.pipeline() as pipe:
                 pipe.incr(self.keys.task(queue, name, "started"))
                 if isinstance(sent, (int, float)):
-                    eta = _eta_seconds(request.eta)
-                    since = sent if eta is None else max(sent, eta)
-                    pipe.timing(self.keys.task(queue, name, "wait"), max(0.0, now - since) * 1000.0)
+                    waited = wait_seconds(sent, now, eta_seconds(request.eta))
+                    pipe.timing(self.keys.task(queue, name, "wait"), waited * 1000.0)
         except Exception:
             self._failed("task_prerun")
 

@@ -51,9 +51,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict, deque
-from datetime import datetime
 
 from queuedash.agent.keys import Keys
+from queuedash.agent.waiting import eta_seconds, wait_seconds
 
 log = logging.getLogger(__name__)
 
@@ -155,17 +155,6 @@ def _timestamp(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise MalformedEvent(f"timestamp is not a number: {value!r}")
     return float(value)
-
-
-def _eta_timestamp(value) -> float | None:
-    """An ETA as Celery sends it (ISO 8601, or None) -> POSIX seconds."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None          # an unreadable ETA only costs the wait timer
-    return moment.timestamp()
 
 
 def _not_registered_name(exception: str) -> str | None:
@@ -342,7 +331,7 @@ class Translator:
             record.queue = queue
         self.sent_seen = True
         record.sent = _timestamp(event.get("timestamp"))
-        record.eta = _eta_timestamp(event.get("eta"))
+        record.eta = eta_seconds(event.get("eta"))
         self._count(record, "sent")
         if record.started is not None and not record.waited:
             self._wait(record)      # task-started came first: the race above
@@ -365,9 +354,8 @@ class Translator:
 
     def _wait(self, record: TaskRecord) -> None:
         if record.sent is not None and record.started is not None:
-            since = record.sent if record.eta is None else max(record.sent, record.eta)
             record.waited = True
-            self._time(record, "wait", record.started - since)
+            self._time(record, "wait", wait_seconds(record.sent, record.started, record.eta))
 
     def _task_succeeded(self, event) -> None:
         record = self._record(event)
