@@ -8,7 +8,7 @@ from queuedash.authoring.layout import Row
 from queuedash.naming.metrics import ANY, PROCESSED_STATES, Pattern
 from queuedash.authoring.model import threshold_steps
 from queuedash.authoring.panels import Presets
-from queuedash.authoring.queries import BrokerQueries, TaskQueries, call, quote
+from queuedash.authoring.queries import BrokerQueries, TaskQueries, call, quote, states
 
 
 def build(settings):
@@ -34,7 +34,7 @@ def build(settings):
         Row("Flow", [
             presets.rate("Sent against processed", [
                 call("alias", call("sumSeries", tasks.rate("sent")), quote("sent")),
-                call("alias", call("sumSeries", tasks.rate(Pattern("{" + ",".join(PROCESSED_STATES) + "}"))),
+                call("alias", call("sumSeries", tasks.rate(states(PROCESSED_STATES))),
                      quote("processed")),
             ], size=(24, 8), description="Tasks sent by producers against tasks ended by workers, per second."),
             presets.count("Backlog: received - processed ($queue)", tasks.backlog_with_references(Pattern("$queue")),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from queuedash.naming.metrics import ANY, PROCESSED_STATES, Naming, Pattern
+from queuedash.naming.metrics import ANY, PROCESSED_STATES, Naming, Pattern, alternatives
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,8 @@ def _arg(value) -> str:
 
 
 def states(names) -> Pattern:
-    """A pattern over several task states, e.g. ``{failed,succeeded}``."""
-    names = list(names)
-    if len(names) == 1:
-        return Pattern(names[0])
-    return Pattern("{" + ",".join(names) + "}")
+    """A pattern over several task states, in their order, e.g. ``{failed,succeeded}``."""
+    return alternatives(names)
 
 
 def zero_filled(expression: str) -> str:

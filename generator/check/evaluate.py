@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from queuedash.errors import QueuedashError
 from queuedash.graphite.client import GraphiteClient, QueryError, Series
 from queuedash.graphite.targets import expand_references
+from queuedash.naming.metrics import alternatives
 
 OK, EMPTY, ERROR = "OK", "EMPTY", "ERROR"
 STATUSES = (OK, EMPTY, ERROR)
@@ -102,7 +103,7 @@ class TimeRange:
 def _glob(value) -> str:
     """templateSrv's default format for Graphite: one value as is, several as {a,b}."""
     if isinstance(value, (list, tuple)):
-        return value[0] if len(value) == 1 else "{" + ",".join(value) + "}"
+        return alternatives(value)
     return str(value)
 
 

@@ -78,14 +78,18 @@ def escape(name: str) -> str:
     return _UNSAFE.sub("_", name)
 
 
-def glob(names) -> Pattern:
-    """A Graphite pattern matching exactly these concrete names."""
-    escaped = sorted({escape(n) for n in names})
-    if not escaped:
+def alternatives(nodes) -> Pattern:
+    """Graphite's ``{a,b}``: any of these nodes, as given and in their order; one node is
+    itself. The one place such a pattern is spelled (queries, check, the agent's tests)."""
+    nodes = [str(node) for node in nodes]
+    if not nodes:
         raise NamingError("cannot build a pattern from an empty list of names")
-    if len(escaped) == 1:
-        return Pattern(escaped[0])
-    return Pattern("{" + ",".join(escaped) + "}")
+    return Pattern(nodes[0] if len(nodes) == 1 else "{" + ",".join(nodes) + "}")
+
+
+def glob(names) -> Pattern:
+    """A Graphite pattern matching exactly these concrete names (escaped, sorted)."""
+    return alternatives(sorted({escape(n) for n in names}))
 
 
 def _node(part: str) -> str:
