@@ -141,6 +141,28 @@ def test_an_unknown_queue_in_an_override_names_the_file(runner, project):
     assert result.output.strip() == "Error: queuedash.toml: queue.emails: overrides a queue that is not in `queues`"
 
 
+def test_zero_metrics_must_land_on_a_dashboard_that_shows_them(runner, project):
+    """The settings know no dashboard names: the build checks them against the definitions."""
+    settings = project / "queuedash.toml"
+    settings.write_text('queues = ["default"]\n[[zero_metrics]]\ntitle = "Lost"\ntarget = "a.b"\n'
+                        'dashboard = "tasks"\n', encoding="utf-8")
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 1
+    assert result.output == ("Error: queuedash.toml: zero_metrics[0].dashboard: no dashboard named 'tasks' "
+                             "(there are: answer)\n")
+    settings.write_text(settings.read_text().replace('"tasks"', '"answer"'), encoding="utf-8")
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 1
+    assert "zero_metrics[0].dashboard: dashboard 'answer' (dashboards/answer.py) does not show" in result.output
+    define(project, "answer", "Answer", body=GOOD_DEFINITION.format(name="answer", title="Answer").replace(
+        'Row("Numbers", [presets.stat("Answer", ["constantLine(42)"])])',
+        'Row("Numbers", [presets.stat("Answer", ["constantLine(42)"])] + health.extra(presets, settings, "answer"))',
+    ).replace("from queuedash.authoring.layout import Row", "from queuedash.authoring import health\n"
+                                                           "from queuedash.authoring.layout import Row"))
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 0, result.output
+
+
 def test_settings_come_from_options_and_environment(runner, project):
     result = runner.invoke(cli, ["--datasource-uid", "from-cli", "build"], env={"QUEUEDASH_DATASOURCE_UID": "env"})
     assert result.exit_code == 0

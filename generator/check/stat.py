@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from queuedash.errors import QueuedashError
 from queuedash.graphite.client import Series
+from queuedash.settings import REDUCERS
 
-REDUCERS = ("sum", "lastNotNull", "last", "mean", "max", "min", "first", "firstNotNull", "count")
 
 
 class StatError(QueuedashError):

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from queuedash.errors import DefinitionError, QueuedashError
+from queuedash.errors import DefinitionError, QueuedashError, SettingsError
 from queuedash.files import replace_folder, write_files
 from queuedash.authoring.model import Dashboard
 from queuedash.settings import Settings
@@ -146,6 +146,7 @@ def build_all(settings: Settings, only: str | None = None, lint: bool = True) ->
         for dashboard in _dashboards_of(path, settings):
             built.append(compile_dashboard(dashboard, source, lint))
     _check_unique(built)
+    _check_zero_metrics(settings, built)
     built.sort(key=lambda b: b.name)
     if only is not None:
         chosen = [b for b in built if only in (b.name, b.uid)]
@@ -173,6 +174,36 @@ def _check_unique(built: list[Built]) -> None:
             )
         by_uid[item.uid] = item
         by_name[item.name] = item
+
+
+def _targets(data: dict) -> set[str]:
+    return {target.get("target") for panel in _panels(data.get("panels", [])) for target in panel.get("targets") or []}
+
+
+def _panels(panels):
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+def _check_zero_metrics(settings: Settings, built: list[Built]) -> None:
+    """Every [[zero_metrics]] entry must end up on the dashboard it names.
+
+    The settings cannot know which dashboards exist: definitions declare them.
+    A name no definition builds, or a dashboard whose definition does not show
+    the settings' extra panels (authoring.health.extra), is the settings'
+    mistake, reported against the settings file.
+    """
+    by_name = {item.name: item for item in built}
+    for index, metric in enumerate(settings.zero_metrics):
+        where = f"{settings.where}: zero_metrics[{index}].dashboard"
+        item = by_name.get(metric.dashboard)
+        if item is None:
+            names = ", ".join(sorted(by_name))
+            raise SettingsError(f"{where}: no dashboard named {metric.dashboard!r} (there are: {names})")
+        if metric.target not in _targets(item.data):
+            raise SettingsError(f"{where}: dashboard {metric.dashboard!r} ({item.source}) does not show "
+                                "the settings' zero metrics (its definition does not call health.extra)")
 
 
 def write(built: list[Built], out: Path, *, replace_all: bool = True) -> list[Path]:

@@ -16,6 +16,7 @@ import re
 
 from queuedash.graphite.functions import KNOWN_FUNCTIONS
 from queuedash.identity import is_valid_uid
+from queuedash.authoring.layout import GRID_COLUMNS
 from queuedash.authoring.model import SCHEMA_VERSION
 from queuedash.graphite.targets import expand_references, references_in
 
@@ -26,7 +27,6 @@ STAT_OPTIONS = {"colorMode", "graphMode", "justifyMode", "orientation", "percent
                 "reduceOptions", "showPercentChange", "textMode", "wideLayout"}
 REF_ID = re.compile(r"^[A-Z]$")
 FUNCTION_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-GRID_COLUMNS = 24
 
 
 def problems(dashboard: dict) -> list[str]:
