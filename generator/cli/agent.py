@@ -67,6 +67,16 @@ def _naming(prefix: str) -> Naming:
         raise click.BadParameter(str(exc), param_hint="--prefix") from None
 
 
+def require_agent_extra() -> None:
+    """The agent commands need Celery and the StatsD client (the agent extra)."""
+    for name in ("celery", "statsd"):
+        try:
+            __import__(name)
+        except ModuleNotFoundError:
+            raise click.ClickException(f"queuedash agent needs {name}, which comes with the agent extra: "
+                                       "pip install 'queuedash[cli,agent]'") from None
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -160,6 +170,7 @@ def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, hea
     --poll-interval seconds. Reconnects with backoff when the broker goes
     away; stops cleanly on SIGTERM or Ctrl-C.
     """
+    require_agent_extra()
     from queuedash.agent.keys import Keys
     from queuedash.agent.lifecycle import Backoff, Stopper
     from queuedash.agent.monitor import Monitor
@@ -208,6 +219,7 @@ def poll(broker_url, queues, management_url, global_keyprefix, priority_steps, i
     unacked or consumer count. RabbitMQ: the management API's
     messages_ready, messages_unacknowledged and consumers.
     """
+    require_agent_extra()
     from queuedash.agent.keys import Keys
     from queuedash.agent.lifecycle import Stopper
     from queuedash.agent.poller import BrokerError, Poller
