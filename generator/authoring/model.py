@@ -11,6 +11,10 @@ shapes its JSON Schemas accept (schemaVersion 39, datasource references as
 ``{"type", "uid"}`` objects, a JSON ``null`` base threshold step, no key whose
 value is unset).
 
+Panels that draw a query (time series, stat, table) can carry alert rules
+(`alerts`, see `authoring.alerts`): they stay out of the dashboard JSON; the
+compiler turns them into Grafana alert rules linked to the panel.
+
 The model never prints and never does I/O. Imports grafanalib only.
 """
 
@@ -133,6 +137,8 @@ def _field_defaults(panel, unit: str, color: dict, mappings: list, extra: dict |
 class TimeSeries(core.TimeSeries):
     # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
     maxDataPoints = attr.ib(default=None, validator=optional(instance_of(int)))
+    #: Alert rules on this panel's query (authoring.alerts); not part of the dashboard JSON.
+    alerts = attr.ib(default=(), converter=tuple)
 
     def to_json_data(self):
         custom = {
@@ -173,6 +179,8 @@ class TimeSeries(core.TimeSeries):
 class Stat(core.Stat):
     # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
     maxDataPoints = attr.ib(default=None, validator=optional(instance_of(int)))
+    #: Alert rules on this panel's query (authoring.alerts); not part of the dashboard JSON.
+    alerts = attr.ib(default=(), converter=tuple)
 
     def to_json_data(self):
         data = _panel_common(self, "stat")
@@ -201,6 +209,8 @@ class Stat(core.Stat):
 class Table(core.Table):
     # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
     maxDataPoints = attr.ib(default=None, validator=optional(instance_of(int)))
+    #: Alert rules on this panel's query (authoring.alerts); not part of the dashboard JSON.
+    alerts = attr.ib(default=(), converter=tuple)
 
     def to_json_data(self):
         data = _panel_common(self, "table")

@@ -1,4 +1,5 @@
-"""`queuedash build`, `list` and `validate`: compiling the definitions."""
+"""`queuedash build`, `list` and `validate`: compiling the definitions (dashboards and
+their alert rules)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import click
 
 from queuedash.cli.app import App, pass_app, plural
-from queuedash.compile import export
+from queuedash.compile import export, rules
 from queuedash.compile.build import build_all, encode, write
 from queuedash.compile.validate import problems
 from queuedash.errors import QueuedashError
@@ -26,17 +27,22 @@ from queuedash.files import json_files, read_json_object, write_text
 @click.option("--provisioning-path", metavar="PATH",
               help="The dashboards folder as Grafana sees it, for the YAML's `path` "
                    "(default: DIR/dashboards/<folder uid>, absolute).")
+@click.option("--grafana-version", metavar="VERSION",
+              help="The Grafana version the alert rules are for (it decides the threshold evaluators). "
+                   "Default: [alerting] grafana_version in the settings file (10.4).")
 @pass_app
 def build(app: App, out: Path | None, only: str | None, for_import: bool, provisioning: Path | None,
-          provisioning_path: str | None):
-    """Compile every dashboard definition to Grafana JSON.
+          provisioning_path: str | None, grafana_version: str | None):
+    """Compile every dashboard definition to Grafana JSON, with its alert rules.
 
     Three ways to get the dashboards into Grafana: the default JSON is ready
     for the HTTP API (`queuedash deploy`); --for-import writes files for
     Dashboards > New > Import; --provisioning writes files and a provisioning
     YAML for Grafana to load from disk.
 
-    Files are named <uid>.json. An output folder is replaced only when every
+    Files are named <uid>.json; the alert rules go in rules/, one file per rule
+    group (with --provisioning, in provisioning/alerting/queuedash.yaml; none with
+    --for-import or --only). An output folder is replaced only when every
     dashboard built: a failed build leaves the previous one as it was.
     """
     if for_import and provisioning:
@@ -45,6 +51,7 @@ def build(app: App, out: Path | None, only: str | None, for_import: bool, provis
         raise click.UsageError("--provisioning-path goes with --provisioning")
     settings = app.settings
     built = build_all(settings, only=only)
+    groups = [] if only or for_import else rules.rule_groups(settings, built, _version(settings, grafana_version))
     if for_import:
         built = [_for_import(item, settings.datasource.name) for item in built]
         target = out or settings.output.parent / "import"
@@ -52,9 +59,13 @@ def build(app: App, out: Path | None, only: str | None, for_import: bool, provis
         target = provisioning / "dashboards" / settings.grafana.folder.uid
     else:
         target = out or settings.output
-    paths = write(built, target, replace_all=only is None)
+    rule_files = {} if provisioning else {group.filename: encode(group.body()) for group in groups}
+    paths = write(built, target, replace_all=only is None, extra=rule_files)
     for item, path in zip(built, paths):
         click.echo(f"{path}  {item.title} ({item.panel_count} panels)")
+    if rule_files:
+        for group in groups:
+            click.echo(f"{target / group.filename}  rule group {group.title!r} ({plural(len(group.rules), 'rule')})")
     if provisioning:
         folder = settings.grafana.folder
         yaml_path = provisioning / "provisioning" / "dashboards" / "queuedash.yaml"
@@ -62,7 +73,24 @@ def build(app: App, out: Path | None, only: str | None, for_import: bool, provis
             folder.uid, folder.title, provisioning_path or str(target.resolve()), settings.grafana.org_id or 1,
         ))
         click.echo(f"{yaml_path}  provisioning for folder {folder.title!r}")
+        if groups:
+            alerting_path = provisioning / "provisioning" / "alerting" / "queuedash.yaml"
+            document = rules.provisioning_document(groups, folder.title, settings.grafana.org_id or 1)
+            write_text(alerting_path, export.alerting_provisioning_yaml(document))
+            click.echo(f"{alerting_path}  {plural(sum(len(g.rules) for g in groups), 'alert rule')} in "
+                       f"{plural(len(groups), 'group')}")
     click.echo(f"built {len(built)} dashboard{'s' if len(built) != 1 else ''} into {target}")
+
+
+def _version(settings, option: str | None) -> str:
+    """The Grafana version rules are written for: the option, else the settings'."""
+    version = option or settings.alerting.grafana_version
+    try:
+        rules.version_tuple(version)
+    except ValueError:
+        raise click.BadParameter(f"expected a version such as 11.6, got {version!r}",
+                                 param_hint="--grafana-version") from None
+    return version
 
 
 def _for_import(item, datasource_label: str):
@@ -84,27 +112,46 @@ def list_(app: App):
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--grafana-version", metavar="VERSION",
+              help="Lint the alert rules for this Grafana version. Default: [alerting] grafana_version (10.4).")
 @pass_app
-def validate(app: App, paths: tuple[Path, ...]):
-    """Lint dashboards: the definitions' output, or the JSON files given.
+def validate(app: App, paths: tuple[Path, ...], grafana_version: str | None):
+    """Lint dashboards and alert rules: the definitions' output, or the JSON files given.
 
-    Checks schemaVersion 39, panel types (timeseries, stat, table, row),
+    Dashboards: schemaVersion 39, panel types (timeseries, stat, table, row),
     datasource references, thresholds, ids, grid placement, and every Graphite
     target: balanced brackets and quotes, known functions, #X references that
-    exist and a matching targetFull. Exit 1 if anything is wrong.
+    exist and a matching targetFull. Rule groups (a folder's rules/*.json, or
+    files given): required fields, uid format, an interval that is a multiple
+    of 10 s, queries without #X or variables, a dashboard/panel link that exists
+    among the dashboards checked, threshold evaluators the Grafana version
+    knows. Exit 1 if anything is wrong.
     """
+    version = _version(app.settings, grafana_version)
     if paths:
-        files = json_files(paths)
+        rule_folders = [path / rules.RULES_FOLDER for path in paths if (path / rules.RULES_FOLDER).is_dir()]
+        files = json_files(paths) + json_files(rule_folders)
         if not files:
             raise QueuedashError(f"no JSON files in {', '.join(map(str, paths))}")
-        checked = [(str(p), read_json_object(p)) for p in files]
+        loaded = [(str(p), read_json_object(p)) for p in files]
+        checked = [(where, data) for where, data in loaded if not rules.is_rule_group(data)]
+        groups = [(where, data) for where, data in loaded if rules.is_rule_group(data)]
     else:
-        checked = [(f"{b.source}: dashboard {b.name!r}", b.data) for b in build_all(app.settings, lint=False)]
+        built = build_all(app.settings, lint=False)
+        checked = [(f"{b.source}: dashboard {b.name!r}", b.data) for b in built]
+        groups = [(f"rule group {g.title!r}", g.body()) for g in rules.rule_groups(app.settings, built, version)]
     failures = 0
     for where, data in checked:
         for problem in problems(data):
             click.echo(f"{where}: {problem}", err=True)
             failures += 1
+    dashboards = {data.get("uid"): data for _, data in checked}
+    found = [(where, problem) for where, body in groups for problem in rules.problems(body, version, dashboards)]
+    found += [("rules", problem) for problem in rules.duplicate_problems([body for _, body in groups])]
+    for where, problem in found:
+        click.echo(f"{where}: {problem}", err=True)
+    failures += len(found)
+    counted = plural(len(checked), "dashboard") + (f" and {plural(len(groups), 'rule group')}" if groups else "")
     if failures:
-        raise click.ClickException(f"{failures} problem{'s' if failures != 1 else ''} in {len(checked)} dashboards")
-    click.echo(f"{len(checked)} dashboard{'s' if len(checked) != 1 else ''} OK")
+        raise click.ClickException(f"{plural(failures, 'problem')} in {counted}")
+    click.echo(f"{counted} OK")

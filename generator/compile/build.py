@@ -8,6 +8,9 @@ title, a lint problem) is a `DefinitionError` naming the file and dashboard.
 Writing is all or nothing (`queuedash.files`): a failed build leaves the
 previous one as it was.
 
+Alert rules attached to panels (`authoring.alerts`) are collected here with
+the panel's id (`Built.alerts`); `compile/rules.py` turns them into rule groups.
+
 Imports `errors`, `model`, `settings`, `validate`.
 """
 
@@ -20,9 +23,19 @@ from pathlib import Path
 
 from queuedash.errors import DefinitionError, QueuedashError, SettingsError
 from queuedash.files import replace_folder, write_files
+from queuedash.authoring.alerts import Alert
 from queuedash.authoring.model import Dashboard
 from queuedash.settings import Settings
 from queuedash.compile.validate import problems
+
+
+@dataclass(frozen=True)
+class PanelAlert:
+    """An alert rule on a placed panel."""
+
+    panel_id: int
+    panel_title: str
+    alert: Alert
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,7 @@ class Built:
     source: str
     data: dict
     text: str
+    alerts: tuple[PanelAlert, ...] = ()
 
     @property
     def filename(self) -> str:
@@ -131,7 +145,17 @@ def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True) -> B
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise DefinitionError(f"{where}: {found[0]}{more}")
-    return Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data, text=encode(data))
+    return Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data, text=encode(data),
+                 alerts=_alerts_of(dashboard))
+
+
+def _alerts_of(dashboard: Dashboard) -> tuple[PanelAlert, ...]:
+    found = []
+    for panel in dashboard.panels:
+        for placed in [panel] + list(getattr(panel, "panels", None) or []):
+            for alert in getattr(placed, "alerts", ()):
+                found.append(PanelAlert(placed.id, placed.title, alert))
+    return tuple(found)
 
 
 def build_all(settings: Settings, only: str | None = None, lint: bool = True) -> list[Built]:
@@ -206,11 +230,15 @@ def _check_zero_metrics(settings: Settings, built: list[Built]) -> None:
                                 "the settings' zero metrics (its definition does not call health.extra)")
 
 
-def write(built: list[Built], out: Path, *, replace_all: bool = True) -> list[Path]:
-    """Write the dashboards into `out`, all or nothing.
+def write(built: list[Built], out: Path, *, replace_all: bool = True,
+          extra: dict[str, str] | None = None) -> list[Path]:
+    """Write the dashboards (and `extra` files: name -> text, such as the rule groups
+    under rules/) into `out`, all or nothing; returns the dashboards' paths.
 
     With `replace_all` the folder ends up holding exactly these files (stale
     dashboards disappear); otherwise only these files are replaced.
     """
     texts = {item.filename: item.text for item in built}
-    return replace_folder(out, texts) if replace_all else write_files(out, texts)
+    everything = {**texts, **(extra or {})}
+    paths = replace_folder(out, everything) if replace_all else write_files(out, everything)
+    return paths[:len(texts)]
