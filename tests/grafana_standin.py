@@ -13,6 +13,8 @@ What lives here, top to bottom:
   * ``_GrafanaApi``: routing, authentication and the route handlers (pure logic, no sockets)
   * HTTP plumbing: fault injection plan, request handler, threaded server
   * ``GrafanaStandin``: the public object tests use (start/stop, seeding, inspection, faults)
+  * the alerting provisioning API (§11b) is in tests/standin_alerting.py, registered through
+    ``register_routes``; ``GrafanaStandin.alerting`` gives its state and helpers
 
 Standard library only. All state is guarded by one lock; handlers run under it.
 """
@@ -670,7 +672,7 @@ class _GrafanaApi:
         if route_path is None:
             return None, {}
         lookup_method = "GET" if method == "HEAD" else method
-        for route in _ROUTES:
+        for route in _ROUTES + tuple(_EXTRA_ROUTES):
             match = route.pattern.fullmatch(route_path)
             if match and route.method == lookup_method:
                 return route, {key: unquote(value) for key, value in match.groupdict().items()}
@@ -1267,6 +1269,12 @@ _ROUTES = (
     _route("GET", "/api/datasources/uid/:uid", _GrafanaApi.datasource_by_uid, "datasources:read"),
     _route("GET", "/api/datasources/name/:name", _GrafanaApi.datasource_by_name, "datasources:read"),
 )
+#: Routes of API areas kept in modules of their own (standin_alerting.py), registered on import.
+_EXTRA_ROUTES: list[_Route] = []
+
+
+def register_routes(*routes: _Route) -> None:
+    _EXTRA_ROUTES.extend(routes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1631,6 +1639,11 @@ class GrafanaStandin:
         with self._lock:
             self._api.health_status = status
 
+    @property
+    def alerting(self):
+        """The alerting provisioning API's rules and helpers (tests/standin_alerting.py)."""
+        return standin_alerting.AlertingHelpers(self)
+
     # ----- request log -----------------------------------------------------------------------
 
     @property
@@ -1745,3 +1758,8 @@ class GrafanaStandin:
             except Exception:  # a stand-in bug must not hang the client: answer 500, keep trace
                 self.errors.append(traceback.format_exc())
                 return json_response(500, {"message": "Internal Server Error", "traceID": ""})
+
+
+# The alerting provisioning API (contract §11b) lives in its own module; importing it registers
+# its routes. At the bottom: it imports this module's helpers.
+import standin_alerting  # noqa: E402
