@@ -19,6 +19,7 @@ import socket
 import textwrap
 import time
 import traceback
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -35,6 +36,9 @@ SECRETS = (
     base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
     base64.b64encode(f"api_key:{ADMIN_TOKEN}".encode()).decode(),
 )
+
+#: The repository's standard definitions (their rules are the real ones).
+REPO_DEFINITIONS = Path(__file__).resolve().parent.parent / "dashboards"
 
 #: Fast but real: retries still happen, they just do not wait long.
 FAST = ["--timeout", "2", "--max-backoff", "0.01"]

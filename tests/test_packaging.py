@@ -130,9 +130,10 @@ def test_every_command_works_outside_the_repository(cli_venv, wheel, tmp_path, g
     try:
         env = {"GRAFANA_URL": standin.url, "GRAFANA_TOKEN": TOKEN}
         deployed = run([queuedash, "deploy"], cwd=project, env=env)
-        assert deployed.stdout.splitlines()[-1] == "deploy: 6 added, 0 updated, 0 unchanged, 0 conflict, 0 failed"
+        assert deployed.stdout.splitlines()[-2:] == ["deploy: 6 added, 0 updated, 0 unchanged, 0 conflict, 0 failed",
+                                                     "rules: 13 added, 0 updated, 0 unchanged, 0 conflict, 0 failed"]
         same = run([queuedash, "diff"], cwd=project, env=env)
-        assert same.stderr.strip().endswith("diff: no differences in 6 dashboards")
+        assert same.stderr.strip().endswith("diff: no differences in 6 dashboards and 13 rules")
     finally:
         standin.stop()
 

@@ -7,6 +7,10 @@ GRAFANA_USER and GRAFANA_PASSWORD), read here with `os.environ` so no secret
 ever shows in `--help`. The dashboards are built here (or read with --from)
 and handed to `queuedash.deploy` as JSON. Every line printed, and every log
 line, goes through the client's redactor.
+
+Alert rules follow the dashboards (`queuedash.deploy.rules_run`): built for the
+version of the Grafana deploy talks to (or read from DIR/rules with --from and
+linted for it); --no-rules leaves them out, --only too.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from pathlib import Path
 import click
 
 from queuedash.cli.app import App
+from queuedash.compile import rules
 from queuedash.compile.build import build_all
-from queuedash.deploy import run
+from queuedash.deploy import rules_run, run
 from queuedash.deploy.apply import DEFAULT_JOBS, Outcome
 from queuedash.deploy.plan import ADDED, CONFLICT, DELETED, FAILED, STALE, UNCHANGED, UPDATED
 from queuedash.errors import InputError, QueuedashError
 from queuedash.files import json_files, read_json_object
+from queuedash.grafana.alerting import AlertingApi
 from queuedash.grafana.client import GrafanaClient, RetryPolicy
 from queuedash.grafana.credentials import Credentials, Redactor
 from queuedash.settings import apply_overrides
@@ -59,7 +65,8 @@ def common_options(command):
         click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      metavar="DIR", help="Take the dashboards from the JSON files in DIR (queuedash build's "
                                          "output) instead of building the definitions."),
-        click.option("--only", metavar="NAME", help="Only this dashboard (name, uid or file name)."),
+        click.option("--only", metavar="NAME", help="Only this dashboard (name, uid or file name); no alert rules."),
+        click.option("--no-rules", is_flag=True, help="Leave the alert rules out: dashboards only."),
         click.option("--verbose", "-v", count=True, help="-v: retries; -vv: every request. Never credentials."),
     ]
     for option in reversed(options):
@@ -71,12 +78,15 @@ class Connection:
     """The options of `common_options`, turned into settings, dashboards and a client."""
 
     def __init__(self, app: App, url, org_id, ca_bundle, insecure, timeout, retries, max_backoff, jobs, from_dir,
-                 only, verbose):
+                 only, no_rules, verbose):
         self.app = app
         self.jobs = jobs
         self.from_dir = from_dir
         self.only = only
+        self.no_rules = no_rules
         self.verbose = verbose
+        #: The connected Grafana's version (from /api/health), once connected.
+        self.grafana_version = ""
         self.retry = RetryPolicy(retries=retries, max_backoff=max_backoff, backoff=min(0.5, max_backoff))
         self.credentials = Credentials.from_environment(os.environ)
         self.redact = Redactor.for_credentials(self.credentials)
@@ -109,13 +119,38 @@ class Connection:
         grafana = self.settings.grafana
         return [(f.uid, f.title) for f in grafana.parents] + [(grafana.folder.uid, grafana.folder.title)]
 
+    @functools.cached_property
+    def built(self):
+        return build_all(self.settings, only=self.only)
+
     def dashboards(self) -> list[dict]:
         """The generated dashboards, as JSON dicts, sorted by uid."""
         if self.from_dir is not None:
             found = _read_folder(self.from_dir, self.only)
         else:
-            found = [(f"{b.source}: dashboard {b.name!r}", b.data) for b in build_all(self.settings, only=self.only)]
+            found = [(f"{b.source}: dashboard {b.name!r}", b.data) for b in self.built]
         return run.checked_dashboards(found)
+
+    @property
+    def with_rules(self) -> bool:
+        return not self.no_rules and self.only is None
+
+    def rule_groups(self, dashboards: list[dict]) -> list[dict]:
+        """The rule group bodies, for the connected Grafana's version: built, or read from
+        DIR/rules with --from and linted for that version (an evaluator it does not know
+        would fail at every evaluation)."""
+        version = self.grafana_version or self.settings.alerting.grafana_version
+        if self.from_dir is None:
+            return [group.body() for group in rules.rule_groups(self.settings, self.built, version)]
+        folder = self.from_dir / rules.RULES_FOLDER
+        found = [(str(path), read_json_object(path)) for path in json_files([folder])] if folder.is_dir() else []
+        by_uid = {dashboard["uid"]: dashboard for dashboard in dashboards}
+        for where, body in found:
+            problems = rules.problems(body, version, by_uid)
+            if problems:
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                raise InputError(f"{where}: {problems[0]}{more}")
+        return rules_run.checked_groups(found)
 
     def connect(self, out_err: bool = False) -> GrafanaClient:
         """A client that has passed the start checks (§13): /api/health, then /api/org."""
@@ -126,6 +161,7 @@ class Connection:
         except BaseException:
             client.close()
             raise
+        self.grafana_version = str(health.get("version") or "")
         version = health.get("version") or "version hidden"
         self.echo(f"grafana: {client.base_url} (Grafana {version}, org {org.get('id')} {org.get('name', '')!s})".rstrip(),
                   err=out_err)
@@ -158,7 +194,7 @@ class _EchoHandler(logging.Handler):
 
 
 def _read_folder(folder: Path, only: str | None) -> list[tuple[str, dict]]:
-    files = json_files([folder])
+    files = json_files([folder])  # not rules/: rule groups live there
     if only is not None:
         files = [f for f in files if only in (f.stem, f.name)] or [f for f in files if _uid_in(f) == only]
         if not files:
@@ -216,7 +252,8 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     --prune: deleted; without, dashboards queuedash deployed before and no longer
     generates are listed as stale). A dashboard somebody changed in Grafana since
     queuedash deployed it is a conflict and is not written; --force overwrites it.
-    Exit status 1 when any dashboard failed or conflicted.
+    The alert rules follow, the same way, one write per rule group (--no-rules
+    leaves them out). Exit status 1 when anything failed or conflicted.
 
     Credentials come from the environment only: GRAFANA_TOKEN (a service-account
     token, sent as Bearer), or GRAFANA_USER and GRAFANA_PASSWORD (Basic auth).
@@ -225,38 +262,53 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     if prune and connection.only:
         raise click.UsageError("--prune needs every dashboard: it cannot go with --only")
     with connection.logging():
-        outcomes = _run_deploy(connection, dry_run=dry_run, force=force, prune=prune)
-    for outcome in outcomes:
+        outcomes, rule_run = _run_deploy(connection, dry_run=dry_run, force=force, prune=prune)
+    rule_outcomes = rule_run.outcomes if rule_run else []
+    for outcome in outcomes + rule_outcomes:
         line = f"{outcome.status:<10}{outcome.uid}  {outcome.title}"
         connection.echo(f"{line}  ({outcome.detail})" if outcome.detail else line)
         if show_diff and outcome.diff:
             connection.echo(outcome.diff.rstrip("\n"))
     connection.echo(_summary(outcomes, dry_run=dry_run, prune=prune))
-    if any(outcome.status in (CONFLICT, FAILED) for outcome in outcomes):
+    if rule_run is not None and (rule_outcomes or rule_run.groups):
+        connection.echo(_summary(rule_outcomes, dry_run=dry_run, prune=prune, head="rules"))
+    if any(outcome.status in (CONFLICT, FAILED) for outcome in outcomes + rule_outcomes):
         raise click.exceptions.Exit(1)
 
 
-def _run_deploy(connection: Connection, *, dry_run: bool, force: bool, prune: bool) -> list[Outcome]:
+def _run_deploy(connection: Connection, *, dry_run: bool, force: bool,
+                prune: bool) -> tuple[list[Outcome], rules_run.RulesRun | None]:
     dashboards = connection.dashboards()
     with connection.connect() as client:
+        # Rules are made for this Grafana's version and Grafana's rules are read first: a rule that
+        # cannot be made, or credentials that may not provision rules, stop deploy before any write.
+        groups = connection.rule_groups(dashboards) if connection.with_rules else []
+        alerting = AlertingApi(client)
+        reading = rules_run.read(alerting, groups) if groups or (prune and connection.with_rules) else None
         result = run.deploy(client, dashboards, connection.folder_chain(), jobs=connection.jobs,
                             only=connection.only is not None, dry_run=dry_run, force=force, prune=prune,
                             progress=_progress)
+        rule_run = None
+        if reading is not None:
+            rule_run = rules_run.deploy_rules(alerting, groups, connection.settings.grafana.folder.uid,
+                                              dry_run=dry_run, force=force, prune=prune, reading=reading)
     for event in result.folders:
         if event.status != "exists" or event.detail:
             connection.echo(f"folder    {event.uid}  {event.title}  ({event.status}"
                             + (f"; {event.detail})" if event.detail else ")"))
-    return result.outcomes
+    for group in rule_run.groups if rule_run else []:
+        connection.echo(f"group     {group.title}  ({group.status}: {group.detail})")
+    return result.outcomes, rule_run
 
 
-def _summary(outcomes: list[Outcome], *, dry_run: bool, prune: bool) -> str:
+def _summary(outcomes: list[Outcome], *, dry_run: bool, prune: bool, head: str = "deploy") -> str:
     counts = Counter(outcome.status for outcome in outcomes)
     parts = [f"{counts[status]} {status}" for status in SUMMARY_ORDER]
     if prune:
         parts.append(f"{counts[DELETED]} deleted")
     if counts[STALE]:
         parts.append(f"{counts[STALE]} stale")
-    head = "deploy (dry run, nothing written)" if dry_run else "deploy"
+    head = f"{head} (dry run, nothing written)" if dry_run else head
     return f"{head}: {', '.join(parts)}"
 
 
@@ -270,15 +322,18 @@ def diff(app, **options):
     """Show how Grafana differs from the generated dashboards.
 
     A unified diff per dashboard, live (Grafana) -> generated, of normalized
-    JSON (sorted keys, without id, version and queuedash's marker). Dashboards
-    queuedash deployed that are no longer generated are listed. Exit status 0
-    when nothing differs, 1 when something does: usable as a CI check. Writes
+    JSON (sorted keys, without id, version and queuedash's marker), then per
+    alert rule (--no-rules leaves them out). Dashboards and rules queuedash
+    deployed that are no longer generated are listed. Exit status 0 when
+    nothing differs, 1 when something does: usable as a CI check. Writes
     nothing.
     """
     connection = Connection(app, **options)
     with connection.logging():
-        differing, only_in_grafana, total = _run_diff(connection)
+        differing, only_in_grafana, total, rules_total = _run_diff(connection)
     noun = f"dashboard{'s' if total != 1 else ''}"
+    if rules_total is not None:
+        noun += f" and {rules_total} rule{'s' if rules_total != 1 else ''}"
     summary = f"diff: {differing} of {total} {noun} differ" if differing else f"diff: no differences in {total} {noun}"
     if only_in_grafana:
         summary += f", {only_in_grafana} only in Grafana"
@@ -287,16 +342,23 @@ def diff(app, **options):
         raise click.exceptions.Exit(1)
 
 
-def _run_diff(connection: Connection) -> tuple[int, int, int]:
-    """Prints the differences; returns (differing, only in Grafana, generated count)."""
+def _run_diff(connection: Connection) -> tuple[int, int, int, int | None]:
+    """Prints the differences; returns (differing, only in Grafana, generated dashboards,
+    generated rules or None when rules were left out)."""
     dashboards = connection.dashboards()
     with connection.connect(out_err=True) as client:
         result = run.diff(client, dashboards, connection.settings.grafana.folder.uid, jobs=connection.jobs,
                           only=connection.only is not None)
+        groups = connection.rule_groups(dashboards) if connection.with_rules else []
+        rules_result = rules_run.diff_rules(AlertingApi(client), groups, connection.settings.grafana.folder.uid) \
+            if groups else None
     for line in result.errors:
         connection.echo(line, err=True)
-    for text in result.differences:
+    differences = result.differences + (rules_result.differences if rules_result else [])
+    for text in differences:
         connection.echo(text)
-    for uid, title in result.only_in_grafana:
+    only = result.only_in_grafana + (rules_result.only_in_grafana if rules_result else [])
+    for uid, title in only:
         connection.echo(f"only in Grafana: {uid}  {title}  (deployed by queuedash, no longer generated)")
-    return result.differing, len(result.only_in_grafana), result.total
+    differing = result.differing + (len(rules_result.differences) if rules_result else 0)
+    return differing, len(only), result.total, rules_result.total if rules_result else None

@@ -266,6 +266,11 @@ class GrafanaClient:
         reply = self._request("DELETE", f"/api/dashboards/uid/{_segment(uid)}")
         return reply.body if isinstance(reply.body, dict) else {}
 
+    def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Reply:
+        """One call of any route, with this client's retries, errors and redaction: for the
+        API modules beside this one (alerting.py)."""
+        return self._request(method, path, params=params, body=body)
+
     # ----- plumbing ------------------------------------------------------------------------
 
     def _search(self, params: dict, page_size: int = SEARCH_PAGE_SIZE) -> list[dict]:
