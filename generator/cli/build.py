@@ -23,7 +23,8 @@ from queuedash.files import json_files, read_json_object, write_text
 @click.option("--for-import", is_flag=True,
               help="Write JSON for Grafana's Import screen: a DS_GRAPHITE datasource input, __requires, no id.")
 @click.option("--provisioning", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Write DIR/dashboards/<folder uid>/*.json and DIR/provisioning/dashboards/queuedash.yaml.")
+              help="Write DIR/dashboards/<folder uid>/*.json, DIR/provisioning/dashboards/queuedash.yaml and "
+                   "DIR/provisioning/alerting/queuedash.yaml (the alert rules).")
 @click.option("--provisioning-path", metavar="PATH",
               help="The dashboards folder as Grafana sees it, for the YAML's `path` "
                    "(default: DIR/dashboards/<folder uid>, absolute).")

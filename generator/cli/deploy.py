@@ -63,8 +63,9 @@ def common_options(command):
         click.option("--jobs", "-j", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True,
                      help="Dashboards handled at once, over one keep-alive connection pool."),
         click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-                     metavar="DIR", help="Take the dashboards from the JSON files in DIR (queuedash build's "
-                                         "output) instead of building the definitions."),
+                     metavar="DIR", help="Take the dashboards from the JSON files in DIR, and the rule groups from "
+                                         "DIR/rules (queuedash build's output), instead of building the "
+                                         "definitions."),
         click.option("--only", metavar="NAME", help="Only this dashboard (name, uid or file name); no alert rules."),
         click.option("--no-rules", is_flag=True, help="Leave the alert rules out: dashboards only."),
         click.option("--verbose", "-v", count=True, help="-v: retries; -vv: every request. Never credentials."),
