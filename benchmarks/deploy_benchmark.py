@@ -64,6 +64,7 @@ def serve(connection, version: str, latency: float) -> None:
 
     standin = GrafanaStandin(version=version)
     standin.add_token(TOKEN, role="Admin")
+    standin.add_datasource(1, "graphite", "Graphite")  # deploy checks it before writing
     if latency:
         # Every request waits this long before it is handled (outside the stand-in's lock):
         # a network round trip and a database that is not in memory.
@@ -101,7 +102,7 @@ class RemoteStandin:
 
 def deploy(url: str, folder: Path, jobs: int, workdir: Path) -> tuple[float, str]:
     queuedash = Path(sys.executable).with_name("queuedash")
-    env = dict(os.environ, GRAFANA_URL=url, GRAFANA_TOKEN=TOKEN)
+    env = dict(os.environ, GRAFANA_URL=url, GRAFANA_TOKEN=TOKEN, QUEUEDASH_PROJECT="benchmark")
     env.pop("QUEUEDASH_CONFIG", None)
     started = time.monotonic()
     done = subprocess.run([str(queuedash), "deploy", "--from", str(folder), "--jobs", str(jobs)],
