@@ -438,7 +438,7 @@ def test_a_missing_ca_bundle_is_one_line(project, grafana, queuedash):
 
 # ----- Grafana versions and sub-paths -------------------------------------------------------
 
-@pytest.mark.parametrize("version", ["10.4.0", "11.6.0", "12.0.0"])
+@pytest.mark.parametrize("version", ["10.4.0", "11.6.0", "12.0.0", "13.0.0"])
 def test_the_whole_cycle_on_each_grafana_version(version, make_grafana, project, monkeypatch, queuedash):
     standin = make_grafana(version)
     point_at(monkeypatch, standin)
