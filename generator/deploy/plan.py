@@ -358,30 +358,19 @@ class Step:
         return unified_diff(self.uid, self.live, self.generated)
 
 
-def mark_all(generated: list[dict], project: str | None = None,
-             min_refresh: str = DEFAULT_MIN_REFRESH) -> dict[str, tuple[dict, str]]:
-    """`with_marker` of every dashboard, by uid: the hashing half of a plan, which a caller
-    can do while it waits for Grafana's answers."""
-    return {dashboard["uid"]: with_marker(dashboard, min_refresh, project=project) for dashboard in generated
-            if not has_own_variable_named_marker(dashboard)}
-
-
 def make_plan(generated: list[dict], live: dict[str, Live | None], folder_uid: str, *,
               others: dict[str, Live] | None = None, project: str | None = None, force: bool = False,
-              prune: bool = False, min_refresh: str = DEFAULT_MIN_REFRESH,
-              marked: dict[str, tuple[dict, str]] | None = None) -> list[Step]:
+              prune: bool = False, min_refresh: str = DEFAULT_MIN_REFRESH) -> list[Step]:
     """Decide every dashboard's fate, sorted by uid.
 
     `generated`: the dashboards to deploy (each with a `uid`). `live`: for each of
     their uids, what Grafana holds (None = absent). `others`: dashboards found in the
     folder that are not generated (for prune). Dashboards whose live copy could not
     be read are left out of `live` by the caller, which reports them as failed.
-    `project`: the id recorded in the markers, whose dashboards these are. `marked`:
-    `mark_all`'s answer for the same dashboards and project, when already made.
+    `project`: the id recorded in the markers, whose dashboards these are.
     """
-    marked = marked or {}
     steps = [plan_dashboard(dashboard, live.get(dashboard["uid"]), folder_uid, project=project, force=force,
-                            min_refresh=min_refresh, marked=marked.get(dashboard["uid"]))
+                            min_refresh=min_refresh)
              for dashboard in generated if dashboard["uid"] in live]
     wanted = {dashboard["uid"] for dashboard in generated}
     for uid, other in sorted((others or {}).items()):
@@ -400,14 +389,13 @@ def other_project(recorded: Marker | None, project: str | None) -> str | None:
 
 
 def plan_dashboard(dashboard: dict, live: Live | None, folder_uid: str, *, project: str | None = None,
-                   force: bool = False, min_refresh: str = DEFAULT_MIN_REFRESH,
-                   marked: tuple[dict, str] | None = None) -> Step:
+                   force: bool = False, min_refresh: str = DEFAULT_MIN_REFRESH) -> Step:
     uid = dashboard["uid"]
     title = str(dashboard.get("title") or "")
     if has_own_variable_named_marker(dashboard):
         return Step(uid, title, FAILED, f"it has a variable named {MARKER_NAME!r}, the name deploy "
                                         "reserves for its marker; rename the variable")
-    payload, marker = marked or with_marker(dashboard, min_refresh, project=project)
+    payload, marker = with_marker(dashboard, min_refresh, project=project)
     wanted = normalize(payload, min_refresh)
     if live is None:
         return Step(uid, title, ADDED, "new", payload=payload, marker=marker, generated=wanted, source=dashboard)

@@ -24,8 +24,8 @@ from queuedash.deploy.apis import ApisStore
 from queuedash.deploy.apply import DEFAULT_JOBS, Outcome, apply_plan
 from queuedash.deploy.datasources import check_datasources
 from queuedash.deploy.legacy import LegacyStore
-from queuedash.deploy.plan import (ADDED, CONFLICT, FAILED, UNCHANGED, UPDATED, make_plan, mark_all,
-                                   plan_dashboard, plan_leftover)
+from queuedash.deploy.plan import (ADDED, CONFLICT, FAILED, UNCHANGED, UPDATED, make_plan, plan_dashboard,
+                                   plan_leftover)
 from queuedash.deploy.store import FolderEvent, Store
 from queuedash.errors import InputError
 from queuedash.grafana import errors
@@ -120,7 +120,6 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     events = store.ensure_folders(folders, create=not dry_run, need_write=not dry_run)
     folder_is_new = events[-1].status in ("missing", "created")
     wanted = [dashboard["uid"] for dashboard in dashboards]
-    marked = mark_all(dashboards, project)  # hashing while the list pages may still be on their way
     with progress("reading", len(wanted)) as bar:
         readings = store.read(wanted, jobs=jobs, on_done=lambda _: bar.update(1))
     # A new folder holds nothing yet; with `only`, the rest of the folder is not ours to judge.
@@ -128,8 +127,7 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     unreadable = [r for r in readings + leftovers if r.error]
     live = {r.uid: r.live for r in readings if not r.error}
     others = {r.uid: r.live for r in leftovers if not r.error and r.live}
-    steps = make_plan(dashboards, live, folder_uid, others=others, project=project, force=force, prune=prune,
-                      marked=marked)
+    steps = make_plan(dashboards, live, folder_uid, others=others, project=project, force=force, prune=prune)
     replan = partial(_replan, folder_uid=folder_uid, project=project, force=force)
     with progress("deploying", sum(step.writes for step in steps) if not dry_run else 0) as bar:
         outcomes = apply_plan(store, steps, folder_uid, replan=replan, jobs=jobs, dry_run=dry_run,
