@@ -323,3 +323,12 @@ def test_latency_delays_every_answer(make_standin, sessions):
     started = time.monotonic()
     api.get("/api/health")
     assert time.monotonic() - started >= 0.05
+
+
+def test_a_list_page_is_the_json_of_its_items_and_follows_every_write(g13, api13):
+    g13.add_dashboard({"uid": "a", "title": "A"})
+    first = api13.get(dashboards()).json()
+    assert [item["spec"]["title"] for item in first["items"]] == ["A"]
+    assert first["items"][0] == api13.get(f"{dashboards()}/a").json()
+    g13.human_edit("a", {"title": "A2"}, as_v2=False)
+    assert api13.get(dashboards()).json()["items"][0]["spec"]["title"] == "A2"
