@@ -20,7 +20,7 @@ legacy path reads every dashboard, one request each); the exit status is 1 when
 it is not. Usage:
 
     python benchmarks/deploy_benchmark.py [--dashboards 1000] [--paths legacy,apis] [--jobs 4]
-                                          [--version 13.0.0] [--latency MS] [--repeat 3]
+                                          [--version 13.0.0] [--latency MS] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def main() -> int:
     parser.add_argument("--paths", default="legacy,apis", help="comma-separated --api values")
     parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS)
     parser.add_argument("--version", default="13.0.0", help="the Grafana version the stand-in plays")
-    parser.add_argument("--repeat", type=int, default=3, help="no-change runs per path; the best is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="no-change runs per path; the best is reported")
     parser.add_argument("--latency", type=float, default=50.0, metavar="MS",
                         help="milliseconds the stand-in waits before each request of the no-change deploy "
                              "(default 50)")
