@@ -14,7 +14,7 @@ import json
 import pytest
 
 from standin_alerting import UIEditRefused
-from test_deploy_support import EDITOR_TOKEN, REPO_DEFINITIONS, point_at, writes
+from test_deploy_support import EDITOR_TOKEN, PROJECT, REPO_DEFINITIONS, point_at, writes
 # Fixtures (pytest finds them by name in this module's namespace):
 from test_deploy_support import make_grafana, no_secret_leaks, queuedash  # noqa: F401
 
@@ -31,6 +31,7 @@ definitions = "{REPO_DEFINITIONS}"
 [grafana]
 folder_uid = "celery"
 folder_title = "Celery queues"
+project = "{PROJECT}"
 
 [queue.emails]
 team = "growth"

@@ -126,9 +126,15 @@ def test_every_command_works_outside_the_repository(cli_venv, wheel, tmp_path, g
 
     standin = GrafanaStandin(version="12.0.0")
     standin.add_token(TOKEN, role="Admin", login="sa-queuedash")
+    standin.add_datasource(1, "graphite", "Graphite")
     standin.start()
     try:
         env = {"GRAFANA_URL": standin.url, "GRAFANA_TOKEN": TOKEN}
+        # Outside a git repository deploy cannot derive whose dashboards these are: one line.
+        unnamed = run([queuedash, "deploy"], cwd=project, env=env, check=False)
+        assert unnamed.returncode == 1 and standin.write_count() == 0
+        assert unnamed.stderr.startswith("Error: cannot tell which project deploys these dashboards: ")
+        env["QUEUEDASH_PROJECT"] = "acme/celery-ops"
         deployed = run([queuedash, "deploy"], cwd=project, env=env)
         assert deployed.stdout.splitlines()[-2:] == ["deploy: 6 added, 0 updated, 0 unchanged, 0 conflict, 0 failed",
                                                      "rules: 13 added, 0 updated, 0 unchanged, 0 conflict, 0 failed"]

@@ -31,12 +31,14 @@ from queuedash.compile.build import build_all
 from queuedash.deploy import rules_run, run
 from queuedash.deploy.apply import DEFAULT_JOBS, Outcome
 from queuedash.deploy.plan import ADDED, CONFLICT, DELETED, FAILED, STALE, UNCHANGED, UPDATED
-from queuedash.errors import InputError, QueuedashError
+from queuedash.deploy.store import Store
+from queuedash.errors import InputError, QueuedashError, SettingsError
 from queuedash.files import json_files, read_json_object
 from queuedash.grafana.alerting import AlertingApi
 from queuedash.grafana.client import GrafanaClient, RetryPolicy
 from queuedash.grafana.credentials import Credentials, Redactor
-from queuedash.settings import apply_overrides
+from queuedash.project import project_id
+from queuedash.settings import API_CHOICES, apply_overrides
 
 SUMMARY_ORDER = (ADDED, UPDATED, UNCHANGED, CONFLICT, FAILED)
 
@@ -62,6 +64,13 @@ def common_options(command):
                      help="Longest wait between retries (waits double from 0.5 s up to this)."),
         click.option("--jobs", "-j", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True,
                      help="Dashboards handled at once, over one keep-alive connection pool."),
+        click.option("--api", envvar="GRAFANA_API", type=click.Choice(API_CHOICES),
+                     help="The API to use: the /apis API where Grafana serves it (12 and 13), else the "
+                          "legacy /api (auto, the default); or force one. Default: [grafana] api."),
+        click.option("--project", envvar="QUEUEDASH_PROJECT", metavar="ID",
+                     help="The project id recorded in every dashboard deployed; another project's dashboards "
+                          "are never touched. Default: [grafana] project, else derived from this git "
+                          "repository's origin remote."),
         click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      metavar="DIR", help="Take the dashboards from the JSON files in DIR, and the rule groups from "
                                          "DIR/rules (queuedash build's output), instead of building the "
@@ -78,8 +87,8 @@ def common_options(command):
 class Connection:
     """The options of `common_options`, turned into settings, dashboards and a client."""
 
-    def __init__(self, app: App, url, org_id, ca_bundle, insecure, timeout, retries, max_backoff, jobs, from_dir,
-                 only, no_rules, verbose):
+    def __init__(self, app: App, url, org_id, ca_bundle, insecure, timeout, retries, max_backoff, jobs, api, project,
+                 from_dir, only, no_rules, verbose):
         self.app = app
         self.jobs = jobs
         self.from_dir = from_dir
@@ -98,7 +107,10 @@ class Connection:
             "grafana.ca_bundle": ca_bundle,
             "grafana.verify_tls": False if insecure else None,
             "grafana.timeout": timeout,
+            "grafana.api": api,
+            "grafana.project": project,
         }
+        self.org_id = 1
 
     @functools.cached_property
     def settings(self):
@@ -153,20 +165,36 @@ class Connection:
                 raise InputError(f"{where}: {problems[0]}{more}")
         return rules_run.checked_groups(found)
 
-    def connect(self, out_err: bool = False) -> GrafanaClient:
-        """A client that has passed the start checks (§13): /api/health, then /api/org."""
+    def connect(self, out_err: bool = False) -> tuple[GrafanaClient, Store]:
+        """A client that has passed the start checks (§13): /api/health, then /api/org; and
+        the path to Grafana's dashboards, from GET /apis (§11a) or as --api forces it."""
         client = self.client()
         try:
             health = client.health()
             org = client.org()
+            self.org_id = org.get("id") if isinstance(org.get("id"), int) else 1
+            store = run.open_store(client, self.org_id, self.settings.grafana.api)
         except BaseException:
             client.close()
             raise
         self.grafana_version = str(health.get("version") or "")
         version = health.get("version") or "version hidden"
-        self.echo(f"grafana: {client.base_url} (Grafana {version}, org {org.get('id')} {org.get('name', '')!s})".rstrip(),
-                  err=out_err)
-        return client
+        self.echo(f"grafana: {client.base_url} (Grafana {version}, org {org.get('id')} {org.get('name', '')!s})"
+                  .rstrip() + f" through {store.describe()}", err=out_err)
+        return client, store
+
+    def project(self, required: bool = True) -> str | None:
+        """The project id of these dashboards (queuedash.project); for `diff`, None when it
+        cannot be derived (diff then counts every marker as ours)."""
+        source = self.app.settings.source
+        base = source.resolve().parent if source is not None else Path.cwd()
+        where = str(source) if source is not None else "queuedash.toml"
+        try:
+            return project_id(self.settings.grafana.project, base, where)
+        except SettingsError:
+            if required:
+                raise
+            return None
 
     @contextmanager
     def logging(self):
@@ -238,8 +266,9 @@ def _progress(label: str, length: int):
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Plan and print what would happen; write nothing.")
-@click.option("--force", is_flag=True, help="Overwrite dashboards changed in Grafana since the last deploy "
-                                            "(and, with --prune, delete them).")
+@click.option("--force", is_flag=True, help="Overwrite dashboards changed in Grafana since the last deploy, "
+                                            "dynamic dashboards included (their v2 layout is lost); with "
+                                            "--prune, delete them.")
 @click.option("--prune", is_flag=True, help="Delete queuedash's own dashboards in its folder that are no longer "
                                             "generated (never one queuedash did not create).")
 @click.option("--show-diff", is_flag=True, help="Show the diff (Grafana -> generated) of each conflict.")
@@ -252,9 +281,12 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     Each dashboard ends as added, updated, unchanged, conflict or failed (with
     --prune: deleted; without, dashboards queuedash deployed before and no longer
     generates are listed as stale). A dashboard somebody changed in Grafana since
-    queuedash deployed it is a conflict and is not written; --force overwrites it.
-    The alert rules follow, the same way, one write per rule group (--no-rules
-    leaves them out). Exit status 1 when anything failed or conflicted.
+    queuedash deployed it (on Grafana 13, saved as a dynamic dashboard) is a
+    conflict and is not written; --force overwrites it. Dashboards another project
+    deployed are never written, even with --force. Nothing is written when the
+    dashboards' Graphite data source is missing. The alert rules follow, the same
+    way, one write per rule group (--no-rules leaves them out). Exit status 1 when
+    anything failed or conflicted.
 
     Credentials come from the environment only: GRAFANA_TOKEN (a service-account
     token, sent as Bearer), or GRAFANA_USER and GRAFANA_PASSWORD (Basic auth).
@@ -270,6 +302,9 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
         connection.echo(f"{line}  ({outcome.detail})" if outcome.detail else line)
         if show_diff and outcome.diff:
             connection.echo(outcome.diff.rstrip("\n"))
+    for outcome in outcomes:
+        if outcome.warning:
+            connection.echo(f"warning: {outcome.warning}", err=True)
     connection.echo(_summary(outcomes, dry_run=dry_run, prune=prune))
     if rule_run is not None and (rule_outcomes or rule_run.groups):
         connection.echo(_summary(rule_outcomes, dry_run=dry_run, prune=prune, head="rules"))
@@ -280,19 +315,23 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
 def _run_deploy(connection: Connection, *, dry_run: bool, force: bool,
                 prune: bool) -> tuple[list[Outcome], rules_run.RulesRun | None]:
     dashboards = connection.dashboards()
-    with connection.connect() as client:
+    project = connection.project()
+    client, store = connection.connect()
+    with client:
         # Rules are made for this Grafana's version and Grafana's rules are read first: a rule that
         # cannot be made, or credentials that may not provision rules, stop deploy before any write.
         groups = connection.rule_groups(dashboards) if connection.with_rules else []
         alerting = AlertingApi(client)
         reading = rules_run.read(alerting, groups) if groups or (prune and connection.with_rules) else None
-        result = run.deploy(client, dashboards, connection.folder_chain(), jobs=connection.jobs,
-                            only=connection.only is not None, dry_run=dry_run, force=force, prune=prune,
-                            progress=_progress)
+        result = run.deploy(client, store, dashboards, connection.folder_chain(), project=project,
+                            jobs=connection.jobs, only=connection.only is not None, dry_run=dry_run, force=force,
+                            prune=prune, progress=_progress)
         rule_run = None
         if reading is not None:
             rule_run = rules_run.deploy_rules(alerting, groups, connection.settings.grafana.folder.uid,
                                               dry_run=dry_run, force=force, prune=prune, reading=reading)
+    for warning in result.warnings:
+        connection.echo(f"warning: {warning}", err=True)
     for event in result.folders:
         if event.status != "exists" or event.detail:
             connection.echo(f"folder    {event.uid}  {event.title}  ({event.status}"
@@ -347,8 +386,10 @@ def _run_diff(connection: Connection) -> tuple[int, int, int, int | None]:
     """Prints the differences; returns (differing, only in Grafana, generated dashboards,
     generated rules or None when rules were left out)."""
     dashboards = connection.dashboards()
-    with connection.connect(out_err=True) as client:
-        result = run.diff(client, dashboards, connection.settings.grafana.folder.uid, jobs=connection.jobs,
+    client, store = connection.connect(out_err=True)
+    with client:
+        result = run.diff(store, dashboards, connection.settings.grafana.folder.uid,
+                          project=connection.project(required=False), jobs=connection.jobs,
                           only=connection.only is not None)
         groups = connection.rule_groups(dashboards) if connection.with_rules else []
         rules_result = rules_run.diff_rules(AlertingApi(client), groups, connection.settings.grafana.folder.uid) \
