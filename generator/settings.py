@@ -5,8 +5,8 @@ variables, `QUEUEDASH_*`), then the TOML settings file, then the defaults here.
 The file is read with `tomllib`; an unknown key, a wrong type or a bad value is
 a `SettingsError` naming the key and the file.
 
-Imports `errors`, `identity`, `project` and `metrics` (the naming scheme is part
-of the settings).
+Imports `errors`, `identity`, `project`, `durations` and `metrics` (the naming
+scheme is part of the settings).
 """
 
 from __future__ import annotations

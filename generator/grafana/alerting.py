@@ -1,6 +1,6 @@
 """Grafana's alerting provisioning API: the only module that knows its URLs (contract §11b).
 
-Calls go through a `GrafanaClient` (its session, credentials, retries, error
+Calls go through `GrafanaClient.call` (its session, credentials, retries, error
 classes and redaction); nothing here opens a connection of its own.
 
 Provenance, decided once: queuedash never sends ``X-Disable-Provenance``, so the
@@ -82,7 +82,7 @@ class AlertingApi:
 
     def _call(self, method: str, path: str, body: dict | None = None):
         try:
-            return self.client.request(method, path, body=body)
+            return self.client.call(method, path, body=body)
         except errors.PermissionDenied as exc:
             raise errors.PermissionDenied(
                 f"the credentials ({self.client.credentials.source}) may not use Grafana's alerting provisioning "

@@ -20,7 +20,7 @@ line. Every text built from a request, response or exception goes through the
 
 The legacy `/api` calls deploy needs are methods here; `call` is the same
 request/retry/error machinery for any other endpoint (`apis.py` builds the
-/apis API on it).
+/apis API on it, `alerting.py` the alerting provisioning API).
 
 Imports `errors` and `credentials` of this package; never the dashboard model.
 """
@@ -293,11 +293,6 @@ class GrafanaClient:
         """DELETE /api/dashboards/uid/:uid (§4.2)."""
         reply = self._request("DELETE", f"/api/dashboards/uid/{_segment(uid)}")
         return reply.body if isinstance(reply.body, dict) else {}
-
-    def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Reply:
-        """One call of any route, with this client's retries, errors and redaction: for the
-        API modules beside this one (alerting.py)."""
-        return self._request(method, path, params=params, body=body)
 
     # ----- plumbing ------------------------------------------------------------------------
 
