@@ -66,15 +66,21 @@ def evaluator(rule: dict) -> dict:
 
 # ----- the happy path -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("version", ["11.6.0", "13.0.0"])
+@pytest.mark.parametrize("version, api", [("11.6.0", "auto"), ("13.0.0", "legacy"), ("13.0.0", "apis")])
 def test_first_deploy_creates_the_group_a_second_writes_nothing(project, make_grafana, monkeypatch, queuedash,
-                                                                 version):
+                                                                 version, api):
+    """The same on either path the dashboards take: the provisioning API is one."""
     grafana = make_grafana(version)
     point_at(monkeypatch, grafana)
+    monkeypatch.setenv("GRAFANA_API", api)
     run = queuedash("deploy")
     assert run.exit_code == 0, run
     assert run.lines[-1] == f"rules: {RULE_COUNT} added, 0 updated, 0 unchanged, 0 conflict, 0 failed"
     assert run.status_of(FAILED) == "added"
+    # The rules are written after the folder and the dashboards their panel links name.
+    paths = [entry["route_path"] for entry in writes(grafana)]
+    first_rule = next(i for i, path in enumerate(paths) if path.startswith("/api/v1/provisioning"))
+    assert first_rule > 0 and all(path.startswith("/api/v1/provisioning") for path in paths[first_rule:])
     [put] = rule_writes(grafana)   # the whole group in one request
     assert put["method"] == "PUT"
     assert put["route_path"] == "/api/v1/provisioning/folder/celery/rule-groups/Celery%20queues"
@@ -273,6 +279,17 @@ def test_deploy_from_built_files_lints_the_rules_for_the_server(project, make_gr
     assert queuedash("build").exit_code == 0   # the default: rules every version evaluates
     assert queuedash("deploy", "--from", "build/dashboards").exit_code == 0
     assert len(old.alerting.rules()) == RULE_COUNT
+
+
+def test_a_rules_missing_data_source_stops_deploy_before_any_write(project, grafana, queuedash):
+    assert queuedash("build").exit_code == 0
+    [path] = (project / "build" / "dashboards" / "rules").glob("*.json")
+    path.write_text(path.read_text().replace('"datasourceUid": "graphite"', '"datasourceUid": "graphite-2"', 1))
+    run = queuedash("deploy", "--from", "build/dashboards")
+    assert run.exit_code == 1
+    assert "Grafana has no data source with uid 'graphite-2' (used by 'rule queuedash-" in run.stderr
+    assert "nothing was written" in run.stderr
+    assert grafana.write_count() == 0
 
 
 def test_credentials_that_may_not_provision_rules_stop_before_any_write(project, grafana, monkeypatch, queuedash):

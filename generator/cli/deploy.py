@@ -8,9 +8,10 @@ ever shows in `--help`. The dashboards are built here (or read with --from)
 and handed to `queuedash.deploy` as JSON. Every line printed, and every log
 line, goes through the client's redactor.
 
-Alert rules follow the dashboards (`queuedash.deploy.rules_run`): built for the
-version of the Grafana deploy talks to (or read from DIR/rules with --from and
-linted for it); --no-rules leaves them out, --only too.
+The alert rules are built here too, for the version of the Grafana deploy talks
+to (or read from DIR/rules with --from and linted for it), and handed to
+`run.deploy` and `run.diff` with the dashboards; --no-rules leaves them out,
+--only too.
 """
 
 from __future__ import annotations
@@ -318,18 +319,12 @@ def _run_deploy(connection: Connection, *, dry_run: bool, force: bool,
     project = connection.project()
     client, store = connection.connect()
     with client:
-        # Rules are made for this Grafana's version and Grafana's rules are read first: a rule that
-        # cannot be made, or credentials that may not provision rules, stop deploy before any write.
-        groups = connection.rule_groups(dashboards) if connection.with_rules else []
-        alerting = AlertingApi(client)
-        reading = rules_run.read(alerting, groups) if groups or (prune and connection.with_rules) else None
-        result = run.deploy(client, store, dashboards, connection.folder_chain(), project=project,
-                            jobs=connection.jobs, only=connection.only is not None, dry_run=dry_run, force=force,
-                            prune=prune, progress=_progress)
-        rule_run = None
-        if reading is not None:
-            rule_run = rules_run.deploy_rules(alerting, groups, connection.settings.grafana.folder.uid,
-                                              dry_run=dry_run, force=force, prune=prune, reading=reading)
+        # Rules are made for this Grafana's version: one that cannot be made stops deploy before any write.
+        groups = connection.rule_groups(dashboards) if connection.with_rules else None
+        result = run.deploy(client, store, dashboards, connection.folder_chain(), rule_groups=groups,
+                            project=project, jobs=connection.jobs, only=connection.only is not None,
+                            dry_run=dry_run, force=force, prune=prune, progress=_progress)
+    rule_run = result.rules
     for warning in result.warnings:
         connection.echo(f"warning: {warning}", err=True)
     for event in result.folders:
@@ -388,19 +383,16 @@ def _run_diff(connection: Connection) -> tuple[int, int, int, int | None]:
     dashboards = connection.dashboards()
     client, store = connection.connect(out_err=True)
     with client:
-        result = run.diff(store, dashboards, connection.settings.grafana.folder.uid,
-                          project=connection.project(required=False), jobs=connection.jobs,
+        groups = connection.rule_groups(dashboards) if connection.with_rules else None
+        result = run.diff(store, dashboards, connection.settings.grafana.folder.uid, alerting=AlertingApi(client),
+                          rule_groups=groups, project=connection.project(required=False), jobs=connection.jobs,
                           only=connection.only is not None)
-        groups = connection.rule_groups(dashboards) if connection.with_rules else []
-        rules_result = rules_run.diff_rules(AlertingApi(client), groups, connection.settings.grafana.folder.uid) \
-            if groups else None
+    rules_result = result.rules
     for line in result.errors:
         connection.echo(line, err=True)
-    differences = result.differences + (rules_result.differences if rules_result else [])
-    for text in differences:
+    for text in result.differences + (rules_result.differences if rules_result else []):
         connection.echo(text)
     only = result.only_in_grafana + (rules_result.only_in_grafana if rules_result else [])
     for uid, title in only:
         connection.echo(f"only in Grafana: {uid}  {title}  (deployed by queuedash, no longer generated)")
-    differing = result.differing + (len(rules_result.differences) if rules_result else 0)
-    return differing, len(only), result.total, rules_result.total if rules_result else None
+    return result.differing, len(only), result.total, rules_result.total if rules_result else None
