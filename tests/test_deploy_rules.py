@@ -236,6 +236,64 @@ def test_a_group_holding_someone_elses_rule_is_never_written(project, grafana, q
     assert rule_writes(grafana) == []
 
 
+# ----- whose rules are these: projects ------------------------------------------------------------
+
+OTHER = "github.com/other/repo"
+WITHOUT_BACKLOG = SETTINGS.replace('"failed", "backlog"', '"failed"')
+
+
+def test_rules_record_the_project_and_another_projects_are_never_touched(project, grafana, queuedash):
+    assert queuedash("deploy").exit_code == 0
+    assert grafana.alerting.rule(FAILED)["annotations"]["__queuedash__"].endswith(f" project={PROJECT}")
+    # The other repository generates the same rules but one (its emails queue has no backlog condition).
+    (project / "queuedash.toml").write_text(WITHOUT_BACKLOG, encoding="utf-8")
+    before = grafana.write_count()
+    for args in ((), ("--force",), ("--prune", "--force")):
+        run = queuedash("deploy", "--project", OTHER, *args)
+        assert run.exit_code == 1, run
+        assert run.status_of(FAILED) == "conflict"
+        assert (f"group '{GROUP}'; deployed by another project ({PROJECT}), not this one ({OTHER}): not written, "
+                "even with --force") in run.stdout
+        assert f" {BACKLOG}  " not in run.stdout   # not its to list, nor to prune
+    assert grafana.write_count() == before
+    assert grafana.alerting.rule(BACKLOG) is not None
+
+
+def test_a_group_holding_another_projects_rules_is_never_written(project, grafana, queuedash):
+    assert queuedash("deploy").exit_code == 0
+    # Another repository, other uids, the same folder and group.
+    settings(project, '[dashboards]\nuid_prefix = "other"\n')
+    before = grafana.write_count()
+    for args in ((), ("--force",)):
+        run = queuedash("deploy", "--project", OTHER, *args)
+        assert run.exit_code == 1, run
+        assert run.status_of("other-queue-emails-failed") == "conflict"
+        assert (f"rule group '{GROUP}' also holds rules another project deployed (queuedash-queue-default-backlog-"
+                f"growing, queuedash-queue-default-failed, queuedash-queue-default-no_consumers and 8 more: "
+                f"{PROJECT}): a whole-group write would delete them; not written; move them to another group, or "
+                "give each project a folder or rule group of its own") in run.stdout
+    assert not [e for e in writes(grafana)[before:] if e["route_path"].startswith("/api/v1/provisioning")]
+    assert len(grafana.alerting.rules()) == RULE_COUNT
+
+
+def test_rules_deployed_before_projects_were_recorded_are_claimed(project, grafana, queuedash):
+    assert queuedash("deploy").exit_code == 0
+    for rule in grafana.alerting.rules():   # as a queuedash that did not record projects wrote them
+        grafana.alerting.api_edit(rule["uid"], lambda body: body["annotations"].update(
+            __queuedash__=body["annotations"]["__queuedash__"].split(" ")[0]))
+    (project / "queuedash.toml").write_text(WITHOUT_BACKLOG, encoding="utf-8")
+    run = queuedash("deploy", "--prune")
+    assert run.exit_code == 0, run
+    assert run.status_of(FAILED) == "updated"
+    assert f"same content; recording the project '{PROJECT}'" in run.stdout
+    assert grafana.alerting.rule(FAILED)["annotations"]["__queuedash__"].endswith(f" project={PROJECT}")
+    # Left over and not recorded as ours: --prune alone does not delete it.
+    assert run.status_of(BACKLOG) == "stale"
+    assert "deployed by a queuedash that did not record its project: not deleted (--force deletes it)" in run.stdout
+    assert queuedash("deploy", "--prune", "--force").status_of(BACKLOG) == "deleted"
+    assert grafana.alerting.rule(BACKLOG) is None
+
+
 def _some_rule() -> dict:
     return {"uid": "hand-made", "title": "Hand made", "condition": "A", "noDataState": "OK", "execErrState": "Error",
             "for": "5m", "data": [{"refId": "A", "relativeTimeRange": {"from": 60, "to": 0},

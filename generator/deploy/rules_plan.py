@@ -9,19 +9,27 @@ conflict, and for rules of queuedash's no longer generated: stale, or deleted wi
 Grafana turns into the creates, updates and deletes that match the body.
 
 **What queuedash deployed.** Each rule it writes carries the annotation
-``__queuedash__`` = ``sha256:<hex>`` of the rule's normalized content as
-written (`MARKER`). Grafana leaves ``__...__`` annotations out of notifications.
-Rules have provenance ``api`` (grafana/alerting.py): the UI does not edit them,
-so a change found here was made through the API by something else:
+``__queuedash__`` (`MARKER`) with the same value as a dashboard's marker
+(`plan.Marker`): ``sha256:<hex>`` of the rule's normalized content as written,
+and ``project=<id>``, the project that deployed it. Grafana leaves ``__...__``
+annotations out of notifications. Rules have provenance ``api``
+(grafana/alerting.py): the UI does not edit them, so a change found here was
+made through the API by something else:
 
 * no rule with the uid: added;
+* another project's marker: conflict, even with --force: never written;
 * the marker, and the live rule still hashes to it: unchanged when the generated
-  rule hashes the same and sits in its group, else updated;
+  rule hashes the same, sits in its group and records this project, else updated
+  (a marker from a queuedash that did not record projects is claimed);
 * the live rule no longer hashes to its marker, or has none (another tool's rule
   uses the uid): conflict, not written; --force writes it;
-* a group that holds rules without the marker (someone else's) is not written
-  at all: a whole-group PUT would delete them or take them over. Its rules are
-  conflicts, --force or not, until those rules move to another group.
+* a group that holds rules without the marker (someone else's) or another
+  project's rules is not written at all: a whole-group PUT would delete them or
+  take them over. Its rules are conflicts, --force or not, until those rules
+  move to another group;
+* rules of this project's no longer generated: stale, or deleted with --prune
+  (one without a recorded project only with --force too); another project's are
+  neither listed nor deleted.
 
 **Normalization** (both sides): only the fields queuedash sets are compared
 (`COMPARED`); the marker annotation is left out; ``for`` is compared in seconds
@@ -37,14 +45,13 @@ Imports `durations` and `plan` (the outcomes, the canonical JSON).
 from __future__ import annotations
 
 import difflib
-import hashlib
 from dataclasses import dataclass, field
 
-from queuedash.deploy.plan import ADDED, CONFLICT, DELETED, STALE, UNCHANGED, UPDATED, canonical, pretty
+from queuedash.deploy.plan import (ADDED, CONFLICT, DELETED, STALE, UNCHANGED, UPDATED, Marker, content_hash,
+                                   other_project, pretty)
 from queuedash.durations import DurationError, parse_duration
 
 MARKER = "__queuedash__"
-MARKER_PREFIX = "sha256:"
 COMPARED = ("uid", "title", "condition", "data", "noDataState", "execErrState", "for", "annotations", "labels",
             "isPaused")
 WRITES = (ADDED, UPDATED, DELETED)
@@ -87,20 +94,21 @@ def normalize_rule(rule: dict) -> dict:
     return out
 
 
-def rule_hash(normalized: dict) -> str:
-    return MARKER_PREFIX + hashlib.sha256(canonical(normalized).encode("utf-8")).hexdigest()
+#: A rule hashes as a dashboard does: its canonical JSON (sorted keys, no whitespace).
+rule_hash = content_hash
 
 
-def marker_of(rule: dict) -> str | None:
-    value = (rule.get("annotations") or {}).get(MARKER)
-    return value if isinstance(value, str) and value.startswith(MARKER_PREFIX) else None
+def marker_of(rule: dict) -> Marker | None:
+    """What the rule's marker annotation records, or None when it has none."""
+    return Marker.parse((rule.get("annotations") or {}).get(MARKER))
 
 
-def with_marker(rule: dict) -> tuple[dict, str]:
-    """The rule as deploy sends it (marker annotation added) and the marker's value."""
+def with_marker(rule: dict, project: str | None = None) -> tuple[dict, str]:
+    """The rule as deploy sends it (marker annotation added, recording `project`) and the
+    hash the marker records."""
     value = rule_hash(normalize_rule(rule))
     annotations = {k: v for k, v in (rule.get("annotations") or {}).items() if k != MARKER}
-    return {**rule, "annotations": {**annotations, MARKER: value}}, value
+    return {**rule, "annotations": {**annotations, MARKER: Marker(value, project=project).value()}}, value
 
 
 def rule_diff(uid: str, live: dict | None, generated: dict | None) -> str:
@@ -154,7 +162,8 @@ class GroupPlan:
     live_interval: int | None
     steps: tuple[RuleStep, ...]
     generated: bool = True
-    #: Rules in the live group without queuedash's marker: the group is not written.
+    #: Rules in the live group that are not this project's (no marker, or another
+    #: project's): the group is not written.
     foreign: tuple[str, ...] = ()
 
     @property
@@ -179,13 +188,14 @@ def _where(rule: dict) -> tuple[str, str]:
 
 
 def plan_rules(generated: list[dict], live: list[dict], live_intervals: dict[tuple[str, str], int], folder_uid: str,
-               *, force: bool = False, prune: bool = False) -> list[GroupPlan]:
+               *, project: str | None = None, force: bool = False, prune: bool = False) -> list[GroupPlan]:
     """Every group's plan: the generated groups by title, then the groups in `folder_uid`
-    that hold rules of queuedash's no longer generated.
+    that hold rules of this project's no longer generated.
 
     `generated`: rule group bodies. `live`: every rule Grafana holds (each with `uid`,
     `folderUID`, `ruleGroup`). `live_intervals`: the interval of each live group that
-    matters, by (folder uid, title).
+    matters, by (folder uid, title). `project`: the id the markers record, whose rules
+    these are (None: every marker counts as ours, as for `diff` without a project).
     """
     by_uid = {rule["uid"]: rule for rule in live if isinstance(rule.get("uid"), str)}
     members: dict[tuple[str, str], list[dict]] = {}
@@ -195,33 +205,44 @@ def plan_rules(generated: list[dict], live: list[dict], live_intervals: dict[tup
     plans = []
     for group in sorted(generated, key=lambda g: (g["folderUid"], g["title"])):
         key = (group["folderUid"], group["title"])
-        steps = [_plan_rule(rule, by_uid.get(rule["uid"]), key, force) for rule in group["rules"]]
-        foreign = []
+        steps = [_plan_rule(rule, by_uid.get(rule["uid"]), key, force, project) for rule in group["rules"]]
+        hand_made, theirs = [], {}
         for rule in members.get(key, []):
-            uid = rule.get("uid")
+            uid, recorded = str(rule.get("uid")), marker_of(rule)
+            other = other_project(recorded, project)
+            if other is not None:
+                theirs[uid] = other  # generated here or not, the group is not ours alone
+                continue
             if uid in wanted:
                 continue  # generated here (planned above) or in another group (moved there)
-            if marker_of(rule) is None:
-                foreign.append(str(uid))
+            if recorded is None:
+                hand_made.append(uid)
                 continue
-            steps.append(_leftover(rule, group["title"], prune=prune, force=force, keep=True))
-        if foreign:
-            steps = [_blocked(step, group["title"], foreign) for step in steps]
+            steps.append(_leftover(rule, group["title"], prune=prune, force=force, keep=True, project=project))
+        if hand_made or theirs:
+            steps = [_blocked(step, group["title"], sorted(hand_made), theirs) for step in steps]
         plans.append(GroupPlan(group["folderUid"], group["title"], group["interval"], live_intervals.get(key),
-                               tuple(sorted(steps, key=lambda step: step.uid)), foreign=tuple(sorted(foreign))))
+                               tuple(sorted(steps, key=lambda step: step.uid)),
+                               foreign=tuple(sorted(hand_made + list(theirs)))))
     generated_keys = {(g["folderUid"], g["title"]) for g in generated}
     for key in sorted(k for k in members if k not in generated_keys and k[0] == folder_uid):
-        steps = [_leftover(rule, key[1], prune=prune, force=force, keep=False)
-                 for rule in members[key] if rule.get("uid") not in wanted and marker_of(rule) is not None]
+        steps = [_leftover(rule, key[1], prune=prune, force=force, keep=False, project=project)
+                 for rule in members[key] if rule.get("uid") not in wanted and _ours(rule, project)]
         if steps:
             plans.append(GroupPlan(key[0], key[1], None, live_intervals.get(key),
                                    tuple(sorted(steps, key=lambda step: step.uid)), generated=False))
     return plans
 
 
-def _plan_rule(rule: dict, live: dict | None, key: tuple[str, str], force: bool) -> RuleStep:
+def _ours(rule: dict, project: str | None) -> bool:
+    """The rule carries a marker, and it is not another project's."""
+    recorded = marker_of(rule)
+    return recorded is not None and other_project(recorded, project) is None
+
+
+def _plan_rule(rule: dict, live: dict | None, key: tuple[str, str], force: bool, project: str | None) -> RuleStep:
     uid, title, group = rule["uid"], str(rule.get("title") or ""), key[1]
-    payload, marker = with_marker(rule)
+    payload, marker = with_marker(rule, project)
     wanted = normalize_rule(payload)
     if live is None:
         return RuleStep(uid, title, group, ADDED, "new", body=payload, generated=wanted)
@@ -229,14 +250,22 @@ def _plan_rule(rule: dict, live: dict | None, key: tuple[str, str], force: bool)
     current_hash, recorded = rule_hash(current), marker_of(live)
     moved = _where(live) != key
     common = dict(uid=uid, title=title, group=group, live=current, generated=wanted, moved=moved)
+    theirs = other_project(recorded, project)
+    if theirs is not None:
+        return RuleStep(action=CONFLICT, reason=f"deployed by another project ({theirs}), not this one ({project}): "
+                                                "not written, even with --force; deploy it from that project, or "
+                                                "delete it in Grafana first",
+                        body=None if moved else live, **common)
     live_folder, live_group = _where(live)
     whence = f"moved from group {live_group!r}" + (f" of folder {live_folder!r}" if live_folder != key[0] else "")
+    intact = recorded is not None and recorded.generated == current_hash
     if current_hash == marker:  # Grafana holds what we would send
-        if recorded == marker and not moved:
+        if intact and recorded.project == project and not moved:
             return RuleStep(action=UNCHANGED, body=payload, **common)
-        return RuleStep(action=UPDATED, reason=whence if moved else "same content; recording queuedash's marker",
-                        body=payload, **common)
-    if recorded is not None and recorded == current_hash:  # untouched since queuedash wrote it
+        reason = (whence if moved else f"same content; recording the project {project!r}" if intact
+                  else "same content; recording queuedash's marker")
+        return RuleStep(action=UPDATED, reason=reason, body=payload, **common)
+    if intact:  # untouched since queuedash wrote it
         reason = "definition changed" + (f"; {whence}" if moved else "")
         return RuleStep(action=UPDATED, reason=reason, body=payload, **common)
     if recorded is None:
@@ -249,27 +278,41 @@ def _plan_rule(rule: dict, live: dict | None, key: tuple[str, str], force: bool)
                     body=None if moved else live, **common)
 
 
-def _leftover(rule: dict, group: str, *, prune: bool, force: bool, keep: bool) -> RuleStep:
-    """A rule of queuedash's (it has the marker) that is no longer generated."""
+def _leftover(rule: dict, group: str, *, prune: bool, force: bool, keep: bool, project: str | None) -> RuleStep:
+    """A rule of this project's (it has the marker, not another project's) that is no longer generated."""
     uid, title = str(rule.get("uid")), str(rule.get("title") or "")
     current = normalize_rule(rule)
+    recorded = marker_of(rule)
     common = dict(uid=uid, title=title, group=group, live=current)
     if not prune:
         return RuleStep(action=STALE, reason="no longer generated; --prune deletes it",
                         body=rule if keep else None, **common)
-    if rule_hash(current) != marker_of(rule) and not force:
+    if project and recorded.project is None and not force:
+        return RuleStep(action=STALE, reason="no longer generated, but deployed by a queuedash that did not record "
+                                             "its project: not deleted (--force deletes it)",
+                        body=rule if keep else None, **common)
+    if rule_hash(current) != recorded.generated and not force:
         return RuleStep(action=CONFLICT, reason="no longer generated, but changed through Grafana's API since "
                                                 "queuedash deployed it: not deleted (--force deletes it)",
                         body=rule if keep else None, **common)
     return RuleStep(action=DELETED, reason="no longer generated", **common)
 
 
-def _blocked(step: RuleStep, group: str, foreign: list[str]) -> RuleStep:
-    """A step in a group that also holds someone else's rules: nothing is written."""
+def _blocked(step: RuleStep, group: str, hand_made: list[str], theirs: dict[str, str]) -> RuleStep:
+    """A step in a group that also holds someone else's rules, or another project's: nothing is written."""
     if not step.writes:
         return step
-    shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-    reason = (f"rule group {group!r} also holds rules queuedash did not deploy ({shown}): a whole-group write "
-              "would delete them; not written; move them to another group")
+    held = []
+    if hand_made:
+        held.append(f"rules queuedash did not deploy ({_some(hand_made)})")
+    if theirs:
+        held.append(f"rules another project deployed ({_some(sorted(theirs))}: {', '.join(sorted(set(theirs.values())))})")
+    reason = (f"rule group {group!r} also holds {' and '.join(held)}: a whole-group write would delete them; not "
+              "written; move them to another group" + (", or give each project a folder or rule group of its own"
+                                                        if theirs else ""))
     return RuleStep(step.uid, step.title, step.group, CONFLICT, reason, body=None, moved=step.moved, live=step.live,
                     generated=step.generated)
+
+
+def _some(uids: list[str]) -> str:
+    return ", ".join(uids[:3]) + (f" and {len(uids) - 3} more" if len(uids) > 3 else "")

@@ -82,13 +82,14 @@ def read(api: AlertingApi, generated: list[dict]) -> tuple[list[dict], dict[tupl
     return live, intervals
 
 
-def deploy_rules(api: AlertingApi, generated: list[dict], folder_uid: str, *, dry_run: bool = False,
-                 force: bool = False, prune: bool = False,
+def deploy_rules(api: AlertingApi, generated: list[dict], folder_uid: str, *, project: str | None = None,
+                 dry_run: bool = False, force: bool = False, prune: bool = False,
                  reading: tuple[list[dict], dict[tuple[str, str], int]] | None = None) -> RulesRun:
-    """Plan and write the rules. `reading` is what `read` returned, when the caller read
-    first (deploy does, before writing any dashboard: a missing permission stops it there)."""
+    """Plan and write the rules, recording `project` in their markers; another project's
+    rules are never written. `reading` is what `read` returned, when the caller read first
+    (deploy does, before writing any dashboard: a missing permission stops it there)."""
     live, intervals = reading if reading is not None else read(api, generated)
-    plans = plan_rules(generated, live, intervals, folder_uid, force=force, prune=prune)
+    plans = plan_rules(generated, live, intervals, folder_uid, project=project, force=force, prune=prune)
     events: list[GroupEvent] = []
     outcomes: list[Outcome] = []
     # Groups that receive a moved rule first: the rule moves instead of being deleted and re-made.
@@ -144,8 +145,9 @@ class RulesDiff:
     total: int = 0
 
 
-def diff_rules(api: AlertingApi, generated: list[dict], folder_uid: str) -> RulesDiff:
-    """Compare what Grafana holds with the generated rules; writes nothing."""
+def diff_rules(api: AlertingApi, generated: list[dict], folder_uid: str, *, project: str | None = None) -> RulesDiff:
+    """Compare what Grafana holds with the generated rules; writes nothing. Only in Grafana:
+    this project's rules no longer generated (every queuedash rule when `project` is None)."""
     live, intervals = read(api, generated)
     by_uid = {rule.get("uid"): rule for rule in live}
     run = RulesDiff(total=sum(len(body["rules"]) for body in generated))
@@ -163,6 +165,6 @@ def diff_rules(api: AlertingApi, generated: list[dict], folder_uid: str) -> Rule
             elif (str(current.get("folderUID")), str(current.get("ruleGroup"))) != key:
                 run.differences.append(f"{rule['uid']}: in group {current.get('ruleGroup')!r} of folder "
                                        f"{current.get('folderUID')!r}, generated for group {body['title']!r}")
-    for plan in plan_rules(generated, live, intervals, folder_uid):
+    for plan in plan_rules(generated, live, intervals, folder_uid, project=project):
         run.only_in_grafana.extend((step.uid, step.title) for step in plan.steps if step.action == "stale")
     return run

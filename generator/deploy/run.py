@@ -126,7 +126,7 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     judged: nothing is stale or pruned. `rule_groups` None leaves the rules out;
     an empty list still lists (or, with `prune`, deletes) rules no longer
     generated. `project` is recorded in every marker; another project's
-    dashboards are never written.
+    dashboards and rules are never written.
     """
     folder_uid = folders[-1][0]
     store.read_ahead()
@@ -155,8 +155,8 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     outcomes += [Outcome(r.uid, titles.get(r.uid, ""), FAILED, r.error) for r in unreadable]
     rules = None
     if reading is not None:
-        rules = rules_run.deploy_rules(alerting, rule_groups, folder_uid, dry_run=dry_run, force=force,
-                                       prune=prune, reading=reading)
+        rules = rules_run.deploy_rules(alerting, rule_groups, folder_uid, project=project, dry_run=dry_run,
+                                       force=force, prune=prune, reading=reading)
     return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid), warnings, rules)
 
 
@@ -215,5 +215,5 @@ def diff(store: Store, dashboards: list[dict], folder_uid: str, *, alerting: Ale
                                                       prune=False) is not None:
             run.only_in_grafana.append((reading.uid, reading.live.title))
     if alerting is not None and rule_groups:
-        return replace(run, rules=rules_run.diff_rules(alerting, rule_groups, folder_uid))
+        return replace(run, rules=rules_run.diff_rules(alerting, rule_groups, folder_uid, project=project))
     return run
