@@ -519,6 +519,9 @@ class _Identity:
     org_id: int
     role: str | None
     kind: str  # "token", "user" or "anonymous"
+    #: RBAC actions taken away from what the role grants (a custom setup of licensed
+    #: Enterprise or Cloud, where an admin can remove a basic role's fixed roles).
+    without: frozenset = frozenset()
 
     def has_role(self, role: str) -> bool:
         return self.role is not None and ROLE_RANK[self.role] >= ROLE_RANK[role]
@@ -867,7 +870,7 @@ class _GrafanaApi:
         if requested_org not in (0, spec["org_id"]):
             raise errutil_error(401, "api-key.organization-mismatch",
                                 "API key does not belong to the requested organization")
-        return _Identity(spec["login"], spec["org_id"], spec["role"], "token")
+        return _Identity(spec["login"], spec["org_id"], spec["role"], "token", frozenset(spec["without_actions"]))
 
     def _user_identity(self, login: str, password: str, requested_org: int) -> _Identity:
         user = self.users.get(login)
@@ -1619,7 +1622,8 @@ class _StandinHTTPServer(ThreadingHTTPServer):
 class GrafanaStandin:
     """A Grafana HTTP API stand-in on 127.0.0.1:<random port>.
 
-    ``tokens``: {token: {"org_id", "role", "expired", "revoked", "login"}} (all optional but the key).
+    ``tokens``: {token: {"org_id", "role", "expired", "revoked", "login", "without_actions"}} (all
+    optional but the key).
     ``users``: {login: {"password", "orgs": {org_id: role}}}; the first org is the default one.
     ``anonymous``: False, True (anonymous Viewer) or a role name.
     ``quota``: max dashboards per org (None = unlimited).
@@ -1717,13 +1721,16 @@ class GrafanaStandin:
                 org.name = name
 
     def add_token(self, token: str, org_id: int = 1, role: str = "Admin", expired: bool = False,
-                  revoked: bool = False, login: str = "sa-queuedash") -> None:
+                  revoked: bool = False, login: str = "sa-queuedash", without_actions: Iterable[str] = ()) -> None:
+        """``without_actions``: RBAC actions the service account lacks although its role grants
+        them (an Enterprise or Cloud admin's custom setup; see standin_alerting.permissions_of)."""
         if role not in ROLE_RANK:
             raise ValueError(f"unknown role {role!r}")
         with self._lock:
             self._api.org(org_id)
             self._api.tokens[token] = {"org_id": org_id, "role": role, "expired": expired,
-                                       "revoked": revoked, "login": login}
+                                       "revoked": revoked, "login": login,
+                                       "without_actions": tuple(without_actions)}
 
     def add_user(self, login: str, password: str, orgs: dict[int, str] | None = None) -> None:
         memberships = dict(orgs) if orgs else {1: "Admin"}

@@ -23,8 +23,22 @@ the routes below answer as Grafana's handlers do, read from Grafana's source
   11; on 10.x a lone dashboard/panel annotation is a 500, contract §11b);
 * ``PreSave``: a query's model gets ``intervalMs`` 1000 and ``maxDataPoints``
   43200 when it has none; a datasource query needs ``from`` > ``to``;
-* the routes need Grafana's alerting provisioning permissions, which only Admin
-  has (G:pkg/services/ngalert/api/authorization.go): others get the RBAC 403.
+* who may call the routes (G:pkg/services/ngalert/api/authorization.go), by
+  version: up to 10.x only the blanket ``alert.provisioning:read|write``, which
+  only Admin has; from 11.0 (G#77007, G#85022, G#87149; 11.0's What's new: "For
+  Grafana OSS, users with the Editor role can now use the API") also
+  ``alert.rules.provisioning:*``, or the regular rule permissions on the folder
+  (``alert.rules:read`` and ``folders:read`` to read; to write, with them
+  ``alert.provisioning.provenance:write``, which Editor and Admin have, and one of
+  ``alert.rules:create|write|delete``). Others get the RBAC 403. The per-rule checks
+  the write handlers make after the route's (``authorizeRuleChanges``) are not
+  modelled: every basic role has create, write and delete together;
+* ``GET /api/access-control/user/permissions`` (G:pkg/services/accesscontrol/api/
+  api.go ``getUserPermissions``, any signed-in caller): the caller's actions and
+  their scopes. Only the actions of dashboards, folders and alerting are modelled:
+  what the basic roles grant (the fixed roles of G:pkg/services/ngalert/
+  accesscontrol.go and G:pkg/services/dashboards/accesscontrol.go), minus what a
+  token's ``without_actions`` takes away.
 
 The provisioning API does not check expressions: a threshold evaluator the
 version does not know is stored, and fails only when Grafana evaluates the rule.
@@ -293,9 +307,77 @@ def _provenance(request: _ApiRequest) -> str:
     return "" if "X-Disable-Provenance" in request.headers else "api"
 
 
-def _require_provisioning(request: _ApiRequest, action: str) -> None:
-    if not request.identity.has_role("Admin"):
-        raise rbac_denied(f"alert.provisioning:{action}")
+# ----- who may do what ---------------------------------------------------------------------
+
+_ALL_FOLDERS = ["folders:*"]
+_VIEWER = {"alert.rules:read": _ALL_FOLDERS, "folders:read": _ALL_FOLDERS,
+           "dashboards:read": ["dashboards:*", "folders:*"]}
+_EDITOR = {**_VIEWER, "alert.rules:create": _ALL_FOLDERS, "alert.rules:write": _ALL_FOLDERS,
+           "alert.rules:delete": _ALL_FOLDERS, "folders:create": [""], "folders:write": _ALL_FOLDERS,
+           "folders:delete": _ALL_FOLDERS, "dashboards:create": _ALL_FOLDERS,
+           "dashboards:write": ["dashboards:*", "folders:*"], "dashboards:delete": ["dashboards:*", "folders:*"]}
+_ADMIN = {**_EDITOR, "alert.provisioning:read": [""], "alert.provisioning:write": [""],
+          "alert.provisioning.secrets:read": [""]}
+#: From 11.0: the action that lets a caller mark what it writes as provisioned (Editor and
+#: Admin, G#85022), and the rules-only provisioning actions (Admin, G#87149).
+_EDITOR_11 = {"alert.provisioning.provenance:write": [""]}
+_ADMIN_11 = {**_EDITOR_11, "alert.rules.provisioning:read": [""], "alert.rules.provisioning:write": [""],
+             "alert.notifications.provisioning:read": [""], "alert.notifications.provisioning:write": [""]}
+
+
+def permissions_of(api, identity) -> dict[str, list[str]]:
+    """What GET /api/access-control/user/permissions answers for `identity`: action -> scopes
+    ("" for an organisation-wide action), sorted as Go marshals a map."""
+    if identity.role is None:
+        return {}
+    granted = dict({"Viewer": _VIEWER, "Editor": _EDITOR, "Admin": _ADMIN}[identity.role])
+    if api.rules.major >= 11 and identity.role in ("Editor", "Admin"):
+        granted.update(_ADMIN_11 if identity.role == "Admin" else _EDITOR_11)
+    return {action: list(scopes) for action, scopes in sorted(granted.items()) if action not in identity.without}
+
+
+def _covers(scopes: list[str] | None, scope: str | None) -> bool:
+    """ac.EvalPermission: the action with any scope (`scope` None), or one that covers `scope`."""
+    if scopes is None:
+        return False
+    if scope is None:
+        return True
+    kind = scope.split(":", 1)[0]
+    return any(s in ("*", f"{kind}:*", scope) or (s.endswith(":*") and scope.startswith(s[:-1])) for s in scopes)
+
+
+def _require_provisioning(api, request: _ApiRequest, access: str, folder_uid: str | None = None) -> None:
+    """The route's evaluator (authorization.go) for `access` "read" or "write" (`folder_uid`:
+    the folder a group route names; None for the organisation-wide routes)."""
+    perms = permissions_of(api, request.identity)
+    blanket = [f"alert.provisioning:{access}"] + (["alert.provisioning.secrets:read"] if access == "read" else [])
+    if api.rules.major >= 11:
+        blanket.append(f"alert.rules.provisioning:{access}")
+    if any(action in perms for action in blanket):
+        return
+    if api.rules.major >= 11:
+        scope = f"folders:uid:{folder_uid}" if folder_uid else None
+        readable = _covers(perms.get("alert.rules:read"), scope) and _covers(perms.get("folders:read"), scope)
+        if access == "read" and readable:
+            return
+        changes = any(_covers(perms.get(f"alert.rules:{verb}"), scope) for verb in ("create", "write", "delete"))
+        if access == "write" and "alert.provisioning.provenance:write" in perms and changes and \
+                (readable or folder_uid is None):
+            return
+    raise rbac_denied(f"alert.provisioning:{access}")
+
+
+def _readable(api, request: _ApiRequest, rules: list) -> list:
+    """A caller without the blanket read actions lists the rules of the folders it may read."""
+    perms = permissions_of(api, request.identity)
+    if any(action in perms for action in ("alert.provisioning:read", "alert.provisioning.secrets:read",
+                                          "alert.rules.provisioning:read")):
+        return rules
+    return [r for r in rules if _covers(perms.get("alert.rules:read"), f"folders:uid:{r.folder_uid}")]
+
+
+def get_user_permissions(api, request: _ApiRequest) -> _Response:
+    return json_response(200, permissions_of(api, request.identity))
 
 
 def _made(api, rule: dict, org_id: int, folder_uid: str, group: str, index: int, provenance: str,
@@ -320,14 +402,14 @@ def _insert(state: AlertingState, rule: Rule) -> Rule:
 # ---------------------------------------------------------------------------------------------
 
 def get_rules(api, request: _ApiRequest) -> _Response:
-    _require_provisioning(request, "read")
+    _require_provisioning(api, request, "read")
     state = state_of(api)
-    rules = sorted(state.of_org(request.identity.org_id), key=lambda r: r.id)
+    rules = _readable(api, request, sorted(state.of_org(request.identity.org_id), key=lambda r: r.id))
     return json_response(200, [r.provisioned() for r in rules])
 
 
 def get_rule(api, request: _ApiRequest) -> _Response:
-    _require_provisioning(request, "read")
+    _require_provisioning(api, request, "read")
     rule = state_of(api).rules.get((request.identity.org_id, request.params["uid"]))
     if rule is None:
         return _Response(404, b"", {})  # response.Empty(http.StatusNotFound)
@@ -335,7 +417,7 @@ def get_rule(api, request: _ApiRequest) -> _Response:
 
 
 def get_group(api, request: _ApiRequest) -> _Response:
-    _require_provisioning(request, "read")
+    _require_provisioning(api, request, "read", request.params["folder"])
     org_id, folder_uid, title = request.identity.org_id, request.params["folder"], request.params["group"]
     state = state_of(api)
     members = state.group(org_id, folder_uid, title)
@@ -350,7 +432,7 @@ def get_group(api, request: _ApiRequest) -> _Response:
 
 
 def put_group(api, request: _ApiRequest) -> _Response:
-    _require_provisioning(request, "write")
+    _require_provisioning(api, request, "write", request.params["folder"])
     command = bind_json(request, _GROUP_FIELDS)
     folder_uid, title = request.params["folder"], request.params["group"]
     interval = command.get("interval", 0)
@@ -436,7 +518,7 @@ def _forget_empty_groups(state: AlertingState, org_id: int) -> None:
 
 def post_rule(api, request: _ApiRequest) -> _Response:
     """RoutePostAlertRule: one rule into a group (the group's interval, else the default)."""
-    _require_provisioning(request, "write")
+    _require_provisioning(api, request, "write")
     rule = _bind_rule(bind_json(request, {name: "any" for name in _RULE_FIELDS}))
     state, org_id = state_of(api), request.identity.org_id
     if rule.get("uid"):
@@ -455,7 +537,7 @@ def post_rule(api, request: _ApiRequest) -> _Response:
 
 
 def delete_rule(api, request: _ApiRequest) -> _Response:
-    _require_provisioning(request, "write")
+    _require_provisioning(api, request, "write")
     state, org_id, uid = state_of(api), request.identity.org_id, request.params["uid"]
     rule = state.rules.get((org_id, uid))
     provenance = _provenance(request)
@@ -474,6 +556,7 @@ register_routes(
     _route("DELETE", "/api/v1/provisioning/alert-rules/:uid", delete_rule, "alert.provisioning:write"),
     _route("GET", "/api/v1/provisioning/folder/:folder/rule-groups/:group", get_group, "alert.provisioning:read"),
     _route("PUT", "/api/v1/provisioning/folder/:folder/rule-groups/:group", put_group, "alert.provisioning:write"),
+    _route("GET", "/api/access-control/user/permissions", get_user_permissions, None),
 )
 
 

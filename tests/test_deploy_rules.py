@@ -13,12 +13,17 @@ import json
 
 import pytest
 
+from queuedash.grafana.alerting import may_write_rules
 from standin_alerting import UIEditRefused
-from test_deploy_support import EDITOR_TOKEN, PROJECT, REPO_DEFINITIONS, point_at, writes
+from test_deploy_support import (EDITOR_TOKEN, LOCKED_EDITOR_TOKEN, PROJECT, REPO_DEFINITIONS, VIEWER_TOKEN,
+                                 point_at, writes)
 # Fixtures (pytest finds them by name in this module's namespace):
 from test_deploy_support import make_grafana, no_secret_leaks, queuedash  # noqa: F401
 
 GROUP = "Celery queues"
+#: The rule permissions Grafana's Editor role holds, on every folder.
+EDITOR_RULES = {action: ["folders:*"] for action in ("alert.rules:read", "folders:read", "alert.rules:create",
+                                                  "alert.rules:write", "alert.rules:delete")}
 FAILED = "queuedash-queue-emails-failed"
 BACKLOG = "queuedash-queue-emails-backlog"
 WORKERS = "queuedash-workers-offline"
@@ -350,12 +355,64 @@ def test_a_rules_missing_data_source_stops_deploy_before_any_write(project, graf
     assert grafana.write_count() == 0
 
 
-def test_credentials_that_may_not_provision_rules_stop_before_any_write(project, grafana, monkeypatch, queuedash):
-    monkeypatch.setenv("GRAFANA_TOKEN", EDITOR_TOKEN)
+NOT_ALLOWED = ("Error: the credentials (GRAFANA_TOKEN) may not provision alert rules in folder 'celery' (Celery "
+               "queues): nothing was written; deploy with a service account with the Admin role, or with --no-rules "
+               "for the dashboards alone")
+
+
+@pytest.mark.parametrize("version, token", [("10.4.1", EDITOR_TOKEN), ("13.0.0", LOCKED_EDITOR_TOKEN)],
+                         ids=["10.4-editor", "13.0-editor-without-provenance"])
+def test_credentials_that_may_not_provision_rules_stop_before_any_write(project, make_grafana, monkeypatch,
+                                                                        queuedash, version, token):
+    """Up to Grafana 10 only Admins may; on any version, an Editor whose organisation took the
+    provenance permission away may read the rules but not write them: deploy learns it first."""
+    grafana = make_grafana(version)
+    point_at(monkeypatch, grafana, token=token)
     run = queuedash("deploy")
     assert run.exit_code == 1
-    assert "may not use Grafana's alerting provisioning API (GET /api/v1/provisioning/alert-rules answered 403)" \
-        in run.output
-    assert "--no-rules deploys the dashboards alone" in run.output
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith(NOT_ALLOWED)
     assert grafana.write_count() == 0
-    assert queuedash("deploy", "--no-rules").exit_code == 0
+    without = queuedash("deploy", "--no-rules")
+    assert without.exit_code == 0, without
+    assert without.lines[-1].startswith("deploy: 6 added")
+
+
+@pytest.mark.parametrize("permissions, allowed", [
+    ({"alert.provisioning:write": [""]}, True),
+    ({"alert.rules.provisioning:write": [""]}, True),
+    ({**EDITOR_RULES, "alert.provisioning.provenance:write": [""]}, True),
+    (EDITOR_RULES, False),   # without the provenance action (Grafana 10, or taken away)
+    ({**EDITOR_RULES, "alert.provisioning.provenance:write": [""], "alert.rules:delete": []}, False),
+    ({**{a: ["folders:uid:ops"] for a in EDITOR_RULES}, "alert.provisioning.provenance:write": [""]}, True),  # parent
+    ({**{a: ["folders:uid:other"] for a in EDITOR_RULES}, "alert.provisioning.provenance:write": [""]}, False),
+    ({}, False),
+])
+def test_what_lets_credentials_write_rule_groups(permissions, allowed):
+    assert may_write_rules(permissions, ["ops", "celery"]) is allowed
+
+
+@pytest.mark.parametrize("version", ["11.6.0", "13.0.0"])
+def test_from_grafana_11_an_editor_deploys_the_rules(project, make_grafana, monkeypatch, queuedash, version):
+    grafana = make_grafana(version)
+    point_at(monkeypatch, grafana, token=EDITOR_TOKEN)
+    run = queuedash("deploy")
+    assert run.exit_code == 0, run
+    assert run.lines[-1] == f"rules: {RULE_COUNT} added, 0 updated, 0 unchanged, 0 conflict, 0 failed"
+
+
+def test_diff_of_rules_needs_only_read_access(project, make_grafana, monkeypatch, queuedash):
+    grafana = make_grafana("13.0.0")
+    point_at(monkeypatch, grafana)
+    assert queuedash("deploy").exit_code == 0
+    point_at(monkeypatch, grafana, token=VIEWER_TOKEN)
+    same = queuedash("diff")
+    assert same.exit_code == 0, same
+    assert same.stderr.strip().endswith(f"diff: no differences in 6 dashboards and {RULE_COUNT} rules")
+    old = make_grafana("10.4.1")
+    point_at(monkeypatch, old, token=EDITOR_TOKEN)
+    refused = queuedash("diff")
+    assert refused.exit_code == 1
+    assert ("may not use Grafana's alerting provisioning API (GET /api/v1/provisioning/alert-rules answered 403): "
+            "alert rules need a service account with the Admin role (or, from Grafana 11, the Editor role); "
+            "--no-rules leaves the rules out") in refused.stderr

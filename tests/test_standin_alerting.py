@@ -14,6 +14,10 @@ from standin_alerting import UIEditRefused, go_duration, prometheus_duration
 
 ADMIN = "glsa_alerting_admin_000000000000000000_0badc0de"
 EDITOR = "glsa_alerting_editor_00000000000000000_0badc0de"
+VIEWER = "glsa_alerting_viewer_00000000000000000_0badc0de"
+#: An Editor whose organisation took the provenance action away (licensed Enterprise or Cloud).
+LOCKED_EDITOR = "glsa_alerting_locked_00000000000000000_0badc0de"
+PERMISSIONS = "/api/access-control/user/permissions"
 GROUP = "/api/v1/provisioning/folder/celery/rule-groups/Celery%20queues"
 RULES = "/api/v1/provisioning/alert-rules"
 
@@ -26,6 +30,8 @@ def make():
         standin = GrafanaStandin(version=version)
         standin.add_token(ADMIN, role="Admin")
         standin.add_token(EDITOR, role="Editor")
+        standin.add_token(VIEWER, role="Viewer")
+        standin.add_token(LOCKED_EDITOR, role="Editor", without_actions=["alert.provisioning.provenance:write"])
         standin.add_folder("celery", "Celery queues")
         started.append(standin.start())
         return standin
@@ -197,12 +203,47 @@ def test_a_group_without_rules_is_404(make, version, body):
     assert answer.status_code == 404 and answer.json() == body
 
 
-def test_only_admins_may_use_the_provisioning_api(make):
-    grafana = make()
-    for method, path in (("GET", RULES), ("GET", GROUP), ("PUT", GROUP), ("DELETE", f"{RULES}/r1")):
-        answer = call(grafana, method, path, token=EDITOR, json=group(rule("r1")))
-        assert answer.status_code == 403, (method, path)
-        assert "alert.provisioning:" in answer.json()["message"]
+READS = (("GET", RULES), ("GET", GROUP))
+WRITES = (("PUT", GROUP), ("DELETE", f"{RULES}/r1"))
+
+
+def _statuses(grafana, token, calls) -> list[int]:
+    return [call(grafana, method, path, token=token, json=group(rule("r1"))).status_code for method, path in calls]
+
+
+def test_up_to_10_only_admins_may_use_the_provisioning_api(make):
+    grafana = make("10.4.1")
+    for token in (EDITOR, VIEWER):
+        for method, path in READS + WRITES:
+            answer = call(grafana, method, path, token=token, json=group(rule("r1")))
+            assert answer.status_code == 403, (token, method, path)
+            assert "alert.provisioning:" in answer.json()["message"]
+    assert _statuses(grafana, ADMIN, WRITES) == [200, 204]
+
+
+@pytest.mark.parametrize("version", ["11.6.0", "13.0.0"])
+def test_from_11_editors_may_use_it_viewers_may_read(make, version):
+    grafana = make(version)
+    assert _statuses(grafana, EDITOR, WRITES + READS) == [200, 204, 200, 404]
+    assert _statuses(grafana, VIEWER, READS) == [200, 404]
+    assert _statuses(grafana, VIEWER, WRITES) == [403, 403]
+    # Without the provenance action (taken from Editors in some Enterprise setups) no write passes.
+    assert _statuses(grafana, LOCKED_EDITOR, READS) == [200, 404]
+    denied = call(grafana, "PUT", GROUP, token=LOCKED_EDITOR, json=group(rule("r1")))
+    assert denied.status_code == 403 and "alert.provisioning:write" in denied.json()["message"]
+
+
+@pytest.mark.parametrize("version, editor_may_provision", [("10.4.1", False), ("13.0.0", True)])
+def test_the_callers_permissions_are_listed(make, version, editor_may_provision):
+    grafana = make(version)
+    admin = call(grafana, "GET", PERMISSIONS).json()
+    assert admin["alert.provisioning:write"] == [""] and admin["alert.rules:create"] == ["folders:*"]
+    editor = call(grafana, "GET", PERMISSIONS, token=EDITOR).json()
+    assert "alert.provisioning:write" not in editor and editor["alert.rules:write"] == ["folders:*"]
+    assert ("alert.provisioning.provenance:write" in editor) is editor_may_provision
+    assert list(editor) == sorted(editor)
+    viewer = call(grafana, "GET", PERMISSIONS, token=VIEWER).json()
+    assert viewer["alert.rules:read"] == ["folders:*"] and "alert.rules:create" not in viewer
 
 
 def test_durations_print_as_grafana_prints_them():

@@ -24,7 +24,7 @@ from queuedash.deploy.plan import DELETED, FAILED
 from queuedash.deploy.rules_plan import GroupPlan, normalize_rule, plan_rules, rule_diff, with_marker
 from queuedash.errors import InputError
 from queuedash.grafana import errors
-from queuedash.grafana.alerting import AlertingApi
+from queuedash.grafana.alerting import PERMISSIONS_PATH, AlertingApi, may_write_rules
 from queuedash.identity import is_valid_uid
 
 
@@ -66,6 +66,26 @@ def checked_groups(found: list[tuple[str, dict]]) -> list[dict]:
                 raise InputError(f"{where}: rule uid {uid!r} is also in {seen[uid]}")
             seen[uid] = where
     return sorted((body for _, body in found), key=lambda body: (body["folderUid"], body["title"]))
+
+
+def check_may_write(api: AlertingApi, folders: list[tuple[str, str]]) -> list[str]:
+    """Before any write: raise `PermissionDenied` in one line unless the credentials may write
+    rule groups in the last folder of `folders` ((uid, title), outermost first). Reading the
+    rules proves nothing (from Grafana 11 a Viewer may read them), so Grafana is asked what
+    the credentials may do. Returns warnings: a Grafana that does not say cannot be checked."""
+    permissions = api.permissions()
+    if permissions is None:
+        return [f"cannot verify that the credentials may provision alert rules: GET {PERMISSIONS_PATH} "
+                "answered 404; deploying without checking"]
+    uid, title = folders[-1]
+    if not may_write_rules(permissions, [folder_uid for folder_uid, _ in folders]):
+        raise errors.PermissionDenied(
+            f"the credentials ({api.client.credentials.source}) may not provision alert rules in folder {uid!r} "
+            f"({title}): nothing was written; deploy with a service account with the Admin role, or with "
+            "--no-rules for the dashboards alone (Grafana's alerting provisioning API needs "
+            "alert.provisioning:write, or from Grafana 11 the Editor role's alert rule permissions on the folder "
+            "with alert.provisioning.provenance:write)")
+    return []
 
 
 def read(api: AlertingApi, generated: list[dict]) -> tuple[list[dict], dict[tuple[str, str], int]]:

@@ -124,17 +124,20 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
 
     With `only` (a subset of the dashboards) the rest of the folder is not
     judged: nothing is stale or pruned. `rule_groups` None leaves the rules out;
-    an empty list still lists (or, with `prune`, deletes) rules no longer
-    generated. `project` is recorded in every marker; another project's
-    dashboards and rules are never written.
+    with an empty list (no rule generated) Grafana's rules are read only with
+    `prune`, to delete those no longer generated. `project` is recorded in every
+    marker; another project's dashboards and rules are never written.
     """
     folder_uid = folders[-1][0]
     store.read_ahead()
-    # Before any write, the folder's included: the data sources, then the rules Grafana holds.
+    # Before any write, the folder's included: the data sources, whether the credentials may
+    # write the rules, then the rules Grafana holds.
     warnings = check_datasources(client, dashboards, rule_groups or [])
     alerting = AlertingApi(client)
     reading = None
     if rule_groups is not None and (rule_groups or prune):
+        if not dry_run:
+            warnings += rules_run.check_may_write(alerting, folders)
         reading = rules_run.read(alerting, rule_groups)
     events = store.ensure_folders(folders, create=not dry_run, need_write=not dry_run)
     folder_is_new = events[-1].status in ("missing", "created")

@@ -20,8 +20,16 @@ Routes (pkg/services/ngalert/api/tooling/definitions/provisioning_alert_rules.go
   ``rules`` must not be empty (Grafana then only changes the interval);
 * ``DELETE /api/v1/provisioning/alert-rules/<uid>``: one rule (204).
 
-The routes need Grafana's alerting provisioning permissions (granted to Admin;
-pkg/services/ngalert/api/authorization.go): a 403 says so in one line.
+Who may call them (pkg/services/ngalert/api/authorization.go): up to Grafana
+10.x only holders of ``alert.provisioning:read|write``, which Grafana gives the
+Admin role; from 11.0 (grafana#77007, #85022, #87149) also holders of
+``alert.rules.provisioning:*``, or of the regular rule permissions on the folder
+together with ``alert.provisioning.provenance:write`` (the Editor role has both,
+unless a licensed Enterprise or Cloud admin took the latter away). Reading the
+rules is therefore no proof of being allowed to write them: `permissions` asks
+Grafana what the credentials may do (``GET /api/access-control/user/permissions``,
+action -> scopes, any signed-in caller, 9.x to 13) and `may_write_rules`
+decides. A 403 from a route says so in one line.
 
 Imports `errors` and `client` of this package.
 """
@@ -34,6 +42,26 @@ from queuedash.grafana import errors
 from queuedash.grafana.client import GrafanaClient
 
 RULES_PATH = "/api/v1/provisioning/alert-rules"
+PERMISSIONS_PATH = "/api/access-control/user/permissions"
+
+#: Either lets the caller write every rule group (the second from Grafana 11.0).
+BLANKET_WRITE = ("alert.provisioning:write", "alert.rules.provisioning:write")
+#: From 11.0, these on the folder (what a whole-group PUT may create, update and delete)...
+FOLDER_ACTIONS = ("alert.rules:read", "folders:read", "alert.rules:create", "alert.rules:write", "alert.rules:delete")
+#: ... together with this one, which marks what is written as provisioned.
+PROVENANCE_WRITE = "alert.provisioning.provenance:write"
+
+
+def may_write_rules(permissions: dict[str, list[str]], folder_uids: list[str]) -> bool:
+    """Whether credentials with `permissions` (action -> scopes) may write the rule groups
+    of the last folder of `folder_uids` (outermost first: a permission on a parent folder
+    covers its children)."""
+    if any(action in permissions for action in BLANKET_WRITE):
+        return True
+    if PROVENANCE_WRITE not in permissions:
+        return False
+    covering = {"*", "folders:*", "folders:uid:*"} | {f"folders:uid:{uid}" for uid in folder_uids}
+    return all(covering.intersection(permissions.get(action) or ()) for action in FOLDER_ACTIONS)
 
 
 def group_path(folder_uid: str, title: str) -> str:
@@ -45,6 +73,17 @@ class AlertingApi:
 
     def __init__(self, client: GrafanaClient):
         self.client = client
+
+    def permissions(self) -> dict[str, list[str]] | None:
+        """What the credentials may do: action -> scopes; None when Grafana does not say (a 404)."""
+        try:
+            reply = self.client.call("GET", PERMISSIONS_PATH)
+        except errors.NotFound:
+            return None
+        if not isinstance(reply.body, dict):
+            raise errors.NotGrafana(f"GET {PERMISSIONS_PATH}: the answer is not a JSON object", status=reply.status)
+        return {action: [scope for scope in scopes if isinstance(scope, str)]
+                for action, scopes in reply.body.items() if isinstance(scopes, list)}
 
     def rules(self) -> list[dict]:
         """Every alert rule of the organisation (ProvisionedAlertRule objects)."""
@@ -87,5 +126,5 @@ class AlertingApi:
             raise errors.PermissionDenied(
                 f"the credentials ({self.client.credentials.source}) may not use Grafana's alerting provisioning "
                 f"API ({method} {path} answered 403): alert rules need a service account with the Admin role "
-                "(permission alert.provisioning:write); --no-rules deploys the dashboards alone",
+                "(or, from Grafana 11, the Editor role); --no-rules leaves the rules out",
                 status=exc.status, attempts=exc.attempts) from None
