@@ -66,11 +66,12 @@ def common_options(command):
         click.option("--jobs", "-j", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True,
                      help="Dashboards handled at once, over one keep-alive connection pool."),
         click.option("--api", envvar="GRAFANA_API", type=click.Choice(API_CHOICES),
-                     help="The API to use: the /apis API where Grafana serves it (12 and 13), else the "
-                          "legacy /api (auto, the default); or force one. Default: [grafana] api."),
+                     help="The API to use for dashboards and folders: the /apis API where Grafana serves it "
+                          "(12 and 13), else the legacy /api (auto, the default); or force one. Alert rules "
+                          "always go through the provisioning API. Default: [grafana] api."),
         click.option("--project", envvar="QUEUEDASH_PROJECT", metavar="ID",
-                     help="The project id recorded in every dashboard deployed; another project's dashboards "
-                          "are never touched. Default: [grafana] project, else derived from this git "
+                     help="The project id recorded in every dashboard and alert rule deployed; another "
+                          "project's are never touched. Default: [grafana] project, else derived from this git "
                           "repository's origin remote."),
         click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      metavar="DIR", help="Take the dashboards from the JSON files in DIR, and the rule groups from "
@@ -268,16 +269,17 @@ def _progress(label: str, length: int):
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Plan and print what would happen; write nothing.")
 @click.option("--force", is_flag=True, help="Overwrite dashboards changed in Grafana since the last deploy, "
-                                            "dynamic dashboards included (their v2 layout is lost); with "
-                                            "--prune, delete them.")
-@click.option("--prune", is_flag=True, help="Delete queuedash's own dashboards in its folder that are no longer "
-                                            "generated (never one queuedash did not create).")
+                                            "dynamic dashboards included (their v2 layout is lost), and alert "
+                                            "rules changed through its API; with --prune, delete them. Never "
+                                            "another project's.")
+@click.option("--prune", is_flag=True, help="Delete this project's dashboards and alert rules in its folder that "
+                                            "are no longer generated (never one queuedash did not create).")
 @click.option("--show-diff", is_flag=True, help="Show the diff (Grafana -> generated) of each conflict.")
 @common_options
 @click.pass_obj
 @_as_click_errors
 def deploy(app, dry_run, force, prune, show_diff, **options):
-    """Deploy the dashboards to Grafana: build, plan, apply.
+    """Deploy the dashboards and their alert rules to Grafana: build, plan, apply.
 
     Each dashboard ends as added, updated, unchanged, conflict or failed (with
     --prune: deleted; without, dashboards queuedash deployed before and no longer
@@ -286,8 +288,9 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     conflict and is not written; --force overwrites it. Dashboards another project
     deployed are never written, even with --force. Nothing is written when the
     dashboards' Graphite data source is missing. The alert rules follow, the same
-    way, one write per rule group (--no-rules leaves them out). Exit status 1 when
-    anything failed or conflicted.
+    way, one write per rule group (--no-rules leaves them out); credentials that
+    may not provision them stop deploy before anything is written. Exit status 1
+    when anything failed or conflicted.
 
     Credentials come from the environment only: GRAFANA_TOKEN (a service-account
     token, sent as Bearer), or GRAFANA_USER and GRAFANA_PASSWORD (Basic auth).
