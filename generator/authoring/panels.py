@@ -121,7 +121,7 @@ class Presets:
             textMode="value_and_name",
             thresholds=thresholds or model.threshold_steps(("green", None)),
             mappings=list(mappings),
-            noValue=no_value if no_value is not None else "none",
+            noValue=no_value,
             maxDataPoints=ALL_POINTS,
         )
 
