@@ -4,7 +4,7 @@ For each size the same model objects (the per-queue dashboards of
 dashboards/queues.py, one per queue of an inventory of that size) are encoded
 two ways in the same run:
 
-* queuedash: `queuedash.compile.build` (model -> plain dicts -> sorted, indented JSON);
+* queuedash: `queuedash.compile.encode` (model -> plain dicts -> sorted, indented JSON);
 * the baseline: grafanalib's own encoder (`DashboardEncoder`, calling each
   class's stock grafanalib `to_json_data`), with the same sort_keys/indent.
 
@@ -31,7 +31,7 @@ from grafanalib._gen import DashboardEncoder
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from queuedash.compile.build import _plain, encode  # noqa: E402
+from queuedash.compile.encode import encode  # noqa: E402
 from queuedash.settings import DashboardOptions, Queue, load  # noqa: E402
 from test_schema import schema_errors  # noqa: E402  (the suite's strict schema check)
 
@@ -58,7 +58,7 @@ def stock_encode(dashboard) -> str:
 
 
 def ours_encode(dashboard) -> str:
-    return encode(_plain(dashboard))
+    return encode(dashboard)
 
 
 def inventory(base, count: int):

@@ -16,7 +16,7 @@ import pytest
 from grafanalib import core
 
 from queuedash.authoring import model
-from queuedash.compile.build import _plain as plain
+from queuedash.compile.encode import plain
 from queuedash.errors import DefinitionError
 
 MODEL_CLASSES = sorted(
