@@ -26,7 +26,10 @@ The model never prints and never does I/O. Imports grafanalib and `errors`.
 from __future__ import annotations
 
 import functools
+import operator
 import reprlib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import attr
 from attr.validators import in_, instance_of, optional
@@ -95,17 +98,31 @@ def unsupported(obj, field: str, advice: str) -> DefinitionError:
     return DefinitionError(f"{type(obj).__name__}.{field} = {value}: {advice}")
 
 
+@dataclass(frozen=True)
+class _Refusals:
+    """The refused fields of one class, their defaults resolved once.
+
+    A large build constructs tens of thousands of model objects: the check
+    compares one tuple of values with one tuple of defaults, in C.
+    """
+
+    values: Callable[[object], tuple]
+    defaults: tuple
+    advice: tuple[tuple[str, object, str], ...]  # (field, default, what instead)
+
+
 @functools.cache
-def _refusals(cls) -> tuple[tuple[str, object, str], ...]:
-    """(field, default, advice) for each field `cls._refused` names, defaults resolved once."""
+def _refusals(cls) -> _Refusals | None:
     fields = attr.fields_dict(cls)
-    out = []
-    for name, advice in cls._refused.items():
+    advice = []
+    for name, why in cls._refused.items():
         default = fields[name].default
-        if isinstance(default, attr.Factory):
-            default = default.factory()
-        out.append((name, default, advice))
-    return tuple(out)
+        advice.append((name, default.factory() if isinstance(default, attr.Factory) else default, why))
+    if not advice:
+        return None
+    get = operator.attrgetter(*(name for name, _, _ in advice))
+    values = get if len(advice) > 1 else lambda obj: (get(obj),)  # attrgetter of one name is no tuple
+    return _Refusals(values, tuple(default for _, default, _ in advice), tuple(advice))
 
 
 class _Refuses:
@@ -118,12 +135,11 @@ class _Refuses:
     _refused: dict[str, str] = {}
 
     def __attrs_post_init__(self):
-        parent = getattr(super(), "__attrs_post_init__", None)
-        if parent is not None:  # grafanalib's Template computes its `current` there
-            parent()
-        for name, default, advice in _refusals(type(self)):
-            if getattr(self, name) != default:
-                raise unsupported(self, name, advice)
+        refusals = _refusals(type(self))
+        if refusals is not None and refusals.values(self) != refusals.defaults:
+            for name, default, advice in refusals.advice:
+                if getattr(self, name) != default:
+                    raise unsupported(self, name, advice)
         self._check_values()
 
     def _check_values(self) -> None:
@@ -528,6 +544,10 @@ class QueryVariable(_Refuses, core.Template):
     refresh = attr.ib(default=1, validator=instance_of(int))  # on dashboard load: the list follows Graphite
     sort = attr.ib(default=1)  # alphabetical, ascending
     hide = attr.ib(default=0)  # label and value shown
+
+    def __attrs_post_init__(self):
+        core.Template.__attrs_post_init__(self)  # grafanalib's own (its `current`; ours is written below)
+        _Refuses.__attrs_post_init__(self)
 
     def _current_selection(self) -> dict:
         if self.default is not None:
