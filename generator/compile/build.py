@@ -131,13 +131,21 @@ def _collector_paused():
     and lists) and keeps them; the collector walks them all again and again
     as they accumulate, a quarter of a large build's time. None of them is in
     a reference cycle: reference counting frees whatever is dropped, and any
-    cycle a definition makes is collected once the build is done.
+    cycle a definition makes is collected later.
+
+    At the end, what the build made is still in the youngest generation, so
+    the first collection after re-enabling would walk all of it once more.
+    gc.freeze() then gc.unfreeze() moves it, unexamined, to the oldest
+    generation: still collectable, but visited only by a full collection,
+    which Python runs once many new long-lived objects have piled up.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
+        gc.unfreeze()
         if was_enabled:
             gc.enable()
 
