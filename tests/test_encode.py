@@ -35,7 +35,7 @@ JSON_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | 
                            max_leaves=30)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(JSON_VALUES)
 def test_any_json_value_is_written_as_the_stdlib_writes_it(value):
     assert encode(value) == stdlib(value)
