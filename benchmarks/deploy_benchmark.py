@@ -38,7 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from queuedash.compile.build import compile_dashboard, encode  # noqa: E402
+from queuedash.compile.build import compile_dashboard  # noqa: E402
+from queuedash.compile.encode import encode  # noqa: E402
 from queuedash.authoring.dashboard import dashboard  # noqa: E402
 from queuedash.deploy.apply import DEFAULT_JOBS  # noqa: E402
 from queuedash.authoring.layout import Row  # noqa: E402

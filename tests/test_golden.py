@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from queuedash.compile.build import encode
+from queuedash.compile.encode import encode
 from queuedash.compile.rules import rule_groups
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

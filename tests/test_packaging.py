@@ -33,8 +33,8 @@ UV = [sys.executable, "-m", "uv"]
 TOKEN = "glsa_PackagingTestToken_0123456789abcdef"
 #: What the compiler needs and a worker must not get (click too, but Celery's own CLI
 #: brings it: the agent itself never imports it).
-COMPILER_DEPENDENCIES = ("grafanalib", "jinja2", "requests", "click", "tomlkit", "yaml")
-NOT_WITH_CELERY = ("grafanalib", "jinja2", "requests", "tomlkit", "yaml")
+COMPILER_DEPENDENCIES = ("grafanalib", "jinja2", "orjson", "requests", "click", "tomlkit", "yaml")
+NOT_WITH_CELERY = ("grafanalib", "jinja2", "orjson", "requests", "tomlkit", "yaml")
 
 pytestmark = pytest.mark.realstack  # builds a wheel and virtualenvs from the package index
 
