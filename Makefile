@@ -16,7 +16,7 @@ dashboards: $(INSTALLED)
 	$(BIN)/queuedash build
 
 validate: dashboards
-	$(BIN)/queuedash validate build/dashboards
+	$(BIN)/queuedash validate build/dashboards build/rules
 
 test: $(INSTALLED) stack-install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

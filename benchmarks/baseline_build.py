@@ -62,7 +62,7 @@ def compile_dashboard(dashboard, source: str, lint: bool = True):
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise DefinitionError(f"{where}: {found[0]}{more}")
     return build.Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data,
-                       text=encode(data))
+                       text=encode(data), alerts=build._alerts_of(dashboard))
 
 
 def _check_grid(panels: list[dict], found: list[str]) -> None:

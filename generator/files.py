@@ -67,8 +67,7 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def replace_folder(folder: Path, texts: dict[str, str]) -> list[Path]:
-    """Make `folder` hold exactly `texts` (file name -> content; a name may hold one
-    subfolder, "rules/x.json"), all or nothing.
+    """Make `folder` hold exactly `texts` (file name -> content), all or nothing.
 
     The new folder is written beside the old one and swapped in only once
     every file is written: a failure leaves the old folder as it was.
@@ -82,11 +81,7 @@ def replace_folder(folder: Path, texts: dict[str, str]) -> list[Path]:
     try:
         _public(staging, directory=True)
         for name, text in texts.items():
-            path = staging / name
-            if path.parent != staging:  # a name such as "rules/x.json": a subfolder
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _public(path.parent, directory=True)
-            path.write_text(text, encoding="utf-8")
+            (staging / name).write_text(text, encoding="utf-8")
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise QueuedashError(f"{folder}: cannot write: {exc.strerror}") from None

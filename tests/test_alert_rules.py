@@ -297,7 +297,9 @@ def test_build_writes_the_rule_groups_next_to_the_dashboards(runner, repo, tmp_p
     out = tmp_path / "out"
     result = runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    [path] = (out / "rules").iterdir()
+    # Beside the dashboards' folder, not in it: that folder holds dashboards only.
+    assert all(path.is_file() and path.suffix == ".json" for path in out.iterdir())
+    [path] = (tmp_path / "rules").iterdir()
     body = json.loads(path.read_text())
     assert body["title"] == "Celery queues" and body["folderUid"] == "queuedash" and body["interval"] == 60
     assert len(body["rules"]) == 20
@@ -305,16 +307,33 @@ def test_build_writes_the_rule_groups_next_to_the_dashboards(runner, repo, tmp_p
     # The default target version is the oldest queuedash supports: "not zero" every version evaluates.
     assert {r["data"][2]["model"]["conditions"][0]["evaluator"]["type"] for r in body["rules"]} <= \
         {"outside_range", "gt"}
-    validated = runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "validate", str(out)])
+    validated = runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "validate", str(out),
+                                    str(tmp_path / "rules")])
     assert validated.exit_code == 0, validated.output
     assert validated.output.strip() == "7 dashboards and 1 rule group OK"
+
+
+def test_build_replaces_no_folder_of_someone_elses_for_the_rules(runner, repo, tmp_path, monkeypatch):
+    monkeypatch.chdir(repo)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "notes.txt").write_text("mine")
+    args = ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(tmp_path / "out")]
+    refused = runner.invoke(cli, args)
+    assert refused.exit_code == 1
+    assert refused.output.strip() == (f"Error: {tmp_path / 'rules'}: holds files that are not alert rule groups "
+                                      "(notes.txt): not replaced, nothing was written; choose the rules' folder "
+                                      "with --rules-out")
+    assert (tmp_path / "rules" / "notes.txt").read_text() == "mine" and not (tmp_path / "out").exists()
+    chosen = runner.invoke(cli, args + ["--rules-out", str(tmp_path / "alerting")])
+    assert chosen.exit_code == 0, chosen.output
+    assert len(list((tmp_path / "alerting").glob("*.json"))) == 1
 
 
 def test_validate_lints_rule_files(runner, repo, tmp_path, monkeypatch):
     monkeypatch.chdir(repo)
     out = tmp_path / "out"
     assert runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(out)]).exit_code == 0
-    [path] = (out / "rules").iterdir()
+    [path] = (tmp_path / "rules").iterdir()
     body = json.loads(path.read_text())
     body["interval"] = 45
     body["rules"][0]["annotations"].pop("__panelId__")
@@ -323,7 +342,7 @@ def test_validate_lints_rule_files(runner, repo, tmp_path, monkeypatch):
     body["rules"][2]["annotations"]["__panelId__"] = "999"
     path.write_text(json.dumps(body))
     result = runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "validate", "--grafana-version", "11.6",
-                                 str(out)])
+                                 str(out), str(tmp_path / "rules")])
     assert result.exit_code == 1
     uid0, uid1, uid2 = (r["uid"] for r in body["rules"][:3])
     assert f"{path}: interval 45 must be a positive multiple of 10 seconds" in result.output
@@ -357,7 +376,7 @@ def test_provisioning_writes_grafanas_alerting_file(runner, repo, tmp_path, monk
 def test_only_and_for_import_write_no_rules(runner, repo, tmp_path, monkeypatch):
     monkeypatch.chdir(repo)
     for args in (["--only", "tasks"], ["--for-import"]):
-        out = tmp_path / args[0].strip("-")
+        out = tmp_path / args[0].strip("-") / "dashboards"
         result = runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(out), *args])
         assert result.exit_code == 0, result.output
-        assert not (out / "rules").exists()
+        assert not (out.parent / "rules").exists() and not (out / "rules").exists()

@@ -344,9 +344,17 @@ def test_deploy_from_built_files_lints_the_rules_for_the_server(project, make_gr
     assert len(old.alerting.rules()) == RULE_COUNT
 
 
+def test_rules_from_files_are_read_beside_the_dashboards(project, grafana, queuedash):
+    assert queuedash("build", "--out", "ci/dashboards").exit_code == 0
+    assert len(list((project / "ci" / "rules").glob("*.json"))) == 1
+    deployed = queuedash("deploy", "--from", "ci/dashboards")
+    assert deployed.exit_code == 0, deployed
+    assert deployed.lines[-1] == f"rules: {RULE_COUNT} added, 0 updated, 0 unchanged, 0 conflict, 0 failed"
+
+
 def test_a_rules_missing_data_source_stops_deploy_before_any_write(project, grafana, queuedash):
     assert queuedash("build").exit_code == 0
-    [path] = (project / "build" / "dashboards" / "rules").glob("*.json")
+    [path] = (project / "build" / "rules").glob("*.json")
     path.write_text(path.read_text().replace('"datasourceUid": "graphite"', '"datasourceUid": "graphite-2"', 1))
     run = queuedash("deploy", "--from", "build/dashboards")
     assert run.exit_code == 1

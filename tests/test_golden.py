@@ -32,7 +32,7 @@ def test_rule_groups_match_their_golden_files(inventory_settings, built):
     groups = rule_groups(inventory_settings, list(built.values()), inventory_settings.alerting.grafana_version)
     assert [g.title for g in groups] == ["Celery queues"]
     for group in groups:
-        path = GOLDEN / group.filename
+        path = GOLDEN / "rules" / group.filename
         if os.environ.get("UPDATE_GOLDEN") == "1":
             path.parent.mkdir(exist_ok=True)
             path.write_text(encode(group.body()), encoding="utf-8")

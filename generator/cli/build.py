@@ -14,7 +14,7 @@ from queuedash.compile.build import build_all, write
 from queuedash.compile.encode import encode
 from queuedash.compile.validate import problems
 from queuedash.errors import QueuedashError
-from queuedash.files import json_files, read_json_object, write_text
+from queuedash.files import json_files, read_json_object, replace_folder, write_text
 
 
 @click.command()
@@ -29,12 +29,15 @@ from queuedash.files import json_files, read_json_object, write_text
 @click.option("--provisioning-path", metavar="PATH",
               help="The dashboards folder as Grafana sees it, for the YAML's `path` "
                    "(default: DIR/dashboards/<folder uid>, absolute).")
+@click.option("--rules-out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Folder for the alert rules, one JSON file per rule group. Default: `rules` beside the "
+                   "dashboards' folder (build/rules).")
 @click.option("--grafana-version", metavar="VERSION",
               help="The Grafana version the alert rules are for (it decides the threshold evaluators). "
                    "Default: [alerting] grafana_version in the settings file (10.4).")
 @pass_app
 def build(app: App, out: Path | None, only: str | None, for_import: bool, provisioning: Path | None,
-          provisioning_path: str | None, grafana_version: str | None):
+          provisioning_path: str | None, rules_out: Path | None, grafana_version: str | None):
     """Compile every dashboard definition to Grafana JSON, with its alert rules.
 
     Three ways to get the dashboards into Grafana: the default JSON is ready
@@ -42,15 +45,19 @@ def build(app: App, out: Path | None, only: str | None, for_import: bool, provis
     Dashboards > New > Import; --provisioning writes files and a provisioning
     YAML for Grafana to load from disk.
 
-    Files are named <uid>.json; the alert rules go in rules/, one file per rule
-    group (with --provisioning, in provisioning/alerting/queuedash.yaml; none with
+    Files are named <uid>.json; the alert rules go in the folder `rules` beside
+    theirs (build/rules; --rules-out), one file per rule group (with
+    --provisioning, in provisioning/alerting/queuedash.yaml; none with
     --for-import or --only). An output folder is replaced only when every
-    dashboard built: a failed build leaves the previous one as it was.
+    dashboard and rule built: a failed build leaves the previous one as it was.
     """
     if for_import and provisioning:
         raise click.UsageError("--for-import and --provisioning are different outputs: choose one")
     if provisioning_path and not provisioning:
         raise click.UsageError("--provisioning-path goes with --provisioning")
+    if rules_out and (for_import or provisioning or only):
+        raise click.UsageError("--rules-out goes with the API-ready build: --for-import and --only write no "
+                               "rules, --provisioning writes them in its alerting file")
     settings = app.settings
     built = build_all(settings, only=only)
     groups = [] if only or for_import else rules.rule_groups(settings, built, _version(settings, grafana_version))
@@ -61,13 +68,27 @@ def build(app: App, out: Path | None, only: str | None, for_import: bool, provis
         target = provisioning / "dashboards" / settings.grafana.folder.uid
     else:
         target = out or settings.output
-    rule_files = {} if provisioning else {group.filename: encode(group.body()) for group in groups}
-    paths = write(built, target, replace_all=only is None, extra=rule_files)
+    rules_target = None
+    if not (only or for_import or provisioning):
+        # Beside the dashboards, not among them: their folder holds dashboards only.
+        rules_target = rules_out or rules.rules_folder(target)
+        if rules_target.resolve() == target.resolve():
+            raise click.UsageError(f"the alert rules would go in the dashboards' own folder {target}: choose "
+                                   "another one with --rules-out")
+        unknown = [] if rules_out else rules.foreign_files(rules_target)
+        if unknown:
+            shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+            raise QueuedashError(f"{rules_target}: holds files that are not alert rule groups ({shown}): not "
+                                 "replaced, nothing was written; choose the rules' folder with --rules-out")
+        if groups or rules_target.exists():  # no empty folder beside dashboards that have no rules
+            replace_folder(rules_target, {group.filename: encode(group.body()) for group in groups})
+    paths = write(built, target, replace_all=only is None)
     for item, path in zip(built, paths):
         click.echo(f"{path}  {item.title} ({item.panel_count} panels)")
-    if rule_files:
+    if rules_target is not None:
         for group in groups:
-            click.echo(f"{target / group.filename}  rule group {group.title!r} ({plural(len(group.rules), 'rule')})")
+            click.echo(f"{rules_target / group.filename}  rule group {group.title!r} "
+                       f"({plural(len(group.rules), 'rule')})")
     if provisioning:
         folder = settings.grafana.folder
         yaml_path = provisioning / "provisioning" / "dashboards" / "queuedash.yaml"
@@ -123,16 +144,15 @@ def validate(app: App, paths: tuple[Path, ...], grafana_version: str | None):
     Dashboards: schemaVersion 39, panel types (timeseries, stat, table, row),
     datasource references, thresholds, ids, grid placement, and every Graphite
     target: balanced brackets and quotes, known functions, #X references that
-    exist and a matching targetFull. Rule groups (a folder's rules/*.json, or
-    files given): required fields, uid format, an interval that is a multiple
-    of 10 s, queries without #X or variables, a dashboard/panel link that exists
-    among the dashboards checked, threshold evaluators the Grafana version
-    knows. Exit 1 if anything is wrong.
+    exist and a matching targetFull. Rule groups (among the files given, as
+    build/rules holds them): required fields, uid format, an interval that is a
+    multiple of 10 s, queries without #X or variables, a dashboard/panel link
+    that exists among the dashboards checked, threshold evaluators the Grafana
+    version knows. Exit 1 if anything is wrong.
     """
     version = _version(app.settings, grafana_version)
     if paths:
-        rule_folders = [path / rules.RULES_FOLDER for path in paths if (path / rules.RULES_FOLDER).is_dir()]
-        files = json_files(paths) + json_files(rule_folders)
+        files = json_files(paths)
         if not files:
             raise QueuedashError(f"no JSON files in {', '.join(map(str, paths))}")
         loaded = [(str(p), read_json_object(p)) for p in files]

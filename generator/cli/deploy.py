@@ -9,7 +9,8 @@ and handed to `queuedash.deploy` as JSON. Every line printed, and every log
 line, goes through the client's redactor.
 
 The alert rules are built here too, for the version of the Grafana deploy talks
-to (or read from DIR/rules with --from and linted for it), and handed to
+to (or, with --from DIR, read from the `rules` folder beside DIR, or --rules-from,
+and linted for it), and handed to
 `run.deploy` and `run.diff` with the dashboards; --no-rules leaves them out,
 --only too.
 """
@@ -74,9 +75,12 @@ def common_options(command):
                           "project's are never touched. Default: [grafana] project, else derived from this git "
                           "repository's origin remote."),
         click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-                     metavar="DIR", help="Take the dashboards from the JSON files in DIR, and the rule groups from "
-                                         "DIR/rules (queuedash build's output), instead of building the "
-                                         "definitions."),
+                     metavar="DIR", help="Take the dashboards from the JSON files in DIR (queuedash build's output) "
+                                         "instead of building the definitions, and the alert rules from the "
+                                         "folder `rules` beside DIR, where queuedash build writes them."),
+        click.option("--rules-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     metavar="DIR", help="With --from: take the rule groups from the JSON files in DIR instead "
+                                         "(queuedash build --rules-out)."),
         click.option("--only", metavar="NAME", help="Only this dashboard (name, uid or file name); no alert rules."),
         click.option("--no-rules", is_flag=True, help="Leave the alert rules out: dashboards only."),
         click.option("--verbose", "-v", count=True, help="-v: retries; -vv: every request. Never credentials."),
@@ -90,10 +94,13 @@ class Connection:
     """The options of `common_options`, turned into settings, dashboards and a client."""
 
     def __init__(self, app: App, url, org_id, ca_bundle, insecure, timeout, retries, max_backoff, jobs, api, project,
-                 from_dir, only, no_rules, verbose):
+                 from_dir, rules_from, only, no_rules, verbose):
+        if rules_from is not None and from_dir is None:
+            raise click.UsageError("--rules-from goes with --from: without it, the rules are built")
         self.app = app
         self.jobs = jobs
         self.from_dir = from_dir
+        self.rules_from = rules_from
         self.only = only
         self.no_rules = no_rules
         self.verbose = verbose
@@ -151,13 +158,13 @@ class Connection:
         return not self.no_rules and self.only is None
 
     def rule_groups(self, dashboards: list[dict]) -> list[dict]:
-        """The rule group bodies, for the connected Grafana's version: built, or read from
-        DIR/rules with --from and linted for that version (an evaluator it does not know
-        would fail at every evaluation)."""
+        """The rule group bodies, for the connected Grafana's version: built, or with --from
+        read from the folder build wrote them to (--rules-from) and linted for that version
+        (an evaluator it does not know would fail at every evaluation)."""
         version = self.grafana_version or self.settings.alerting.grafana_version
         if self.from_dir is None:
             return [group.body() for group in rules.rule_groups(self.settings, self.built, version)]
-        folder = self.from_dir / rules.RULES_FOLDER
+        folder = self.rules_from or rules.rules_folder(self.from_dir)
         found = [(str(path), read_json_object(path)) for path in json_files([folder])] if folder.is_dir() else []
         by_uid = {dashboard["uid"]: dashboard for dashboard in dashboards}
         for where, body in found:
@@ -225,7 +232,7 @@ class _EchoHandler(logging.Handler):
 
 
 def _read_folder(folder: Path, only: str | None) -> list[tuple[str, dict]]:
-    files = json_files([folder])  # not rules/: rule groups live there
+    files = json_files([folder])
     if only is not None:
         files = [f for f in files if only in (f.stem, f.name)] or [f for f in files if _uid_in(f) == only]
         if not files:

@@ -247,15 +247,11 @@ def _check_zero_metrics(settings: Settings, built: list[Built]) -> None:
                                 "the settings' zero metrics (its definition does not call health.extra)")
 
 
-def write(built: list[Built], out: Path, *, replace_all: bool = True,
-          extra: dict[str, str] | None = None) -> list[Path]:
-    """Write the dashboards (and `extra` files: name -> text, such as the rule groups
-    under rules/) into `out`, all or nothing; returns the dashboards' paths.
+def write(built: list[Built], out: Path, *, replace_all: bool = True) -> list[Path]:
+    """Write the dashboards into `out`, all or nothing.
 
     With `replace_all` the folder ends up holding exactly these files (stale
     dashboards disappear); otherwise only these files are replaced.
     """
     texts = {item.filename: item.text for item in built}
-    everything = {**texts, **(extra or {})}
-    paths = replace_folder(out, everything) if replace_all else write_files(out, everything)
-    return paths[:len(texts)]
+    return replace_folder(out, texts) if replace_all else write_files(out, texts)

@@ -10,6 +10,10 @@ name (the folder's, or a team's), all in the dashboards' folder. A group has one
 evaluation interval, so rules that want different ones in the same group are a
 definition error, as are two rules with one uid or one title.
 
+`build` writes each group to a file of its own in `rules_folder`: `rules`
+beside the dashboards folder (build/rules), not inside it, so that folder holds
+dashboards only, as a dashboard file provider or a schema check reads it.
+
 `problems` lints a group body as Grafana would refuse it, or worse, accept it
 and fail at every evaluation (an evaluator the version does not know): for
 `validate`, and for `deploy --from` against the server's version.
@@ -20,9 +24,11 @@ Imports `alerts` (the rule model), `durations`, `errors`, `identity`, `settings`
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from queuedash.authoring.alerts import (DASHBOARD_UID, EXPRESSION_UID, PANEL_ID, REDUCERS, evaluators_of, rule_json,
                                         version_tuple)
@@ -61,8 +67,30 @@ class RuleGroup:
 
     @property
     def filename(self) -> str:
-        """The group's file under the build folder: stable, safe, unique per folder and group."""
-        return f"{RULES_FOLDER}/{make_uid(f'{self.folder_uid}-{self.title}')}.json"
+        """The group's file in the rules folder: stable, safe, unique per folder and group."""
+        return f"{make_uid(f'{self.folder_uid}-{self.title}')}.json"
+
+
+def rules_folder(dashboards_folder: Path) -> Path:
+    """Where `build` writes the rule groups of the dashboards it writes to `dashboards_folder`,
+    and `deploy --from` that folder reads them: `rules` beside it (build/rules)."""
+    return Path(dashboards_folder).parent / RULES_FOLDER
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """What in `folder` is not a rule group file `build` wrote: before replacing a folder the
+    user did not name, so that nothing of theirs is lost."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir()):
+        try:
+            ours = path.is_file() and path.suffix == ".json" and is_rule_group(json.loads(path.read_text("utf-8")))
+        except (OSError, UnicodeDecodeError, ValueError):
+            ours = False
+        if not ours:
+            found.append(path.name)
+    return found
 
 
 def rule_groups(settings: Settings, built, version: str) -> list[RuleGroup]:
