@@ -193,7 +193,7 @@ def environment(user_folder: str | None = None):
 def install() -> None:
     """Make this process build the way it did before."""
     build.compile_dashboard = compile_dashboard
-    build._collector_paused = contextlib.nullcontext
+    build.collector_paused = contextlib.nullcontext
     validate._check_grid = _check_grid
     validate._check_targets = _check_targets
     validate.target_problems = target_problems

@@ -37,4 +37,4 @@ def test_rule_groups_match_their_golden_files(inventory_settings, built):
             path.parent.mkdir(exist_ok=True)
             path.write_text(encode(group.body()), encoding="utf-8")
         assert path.exists(), f"{path} missing: run UPDATE_GOLDEN=1 pytest tests/test_golden.py"
-        assert encode(group.body()) == path.read_text(encoding="utf-8")
+        assert group.text() == encode(group.body()) == path.read_text(encoding="utf-8")

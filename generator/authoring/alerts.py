@@ -31,10 +31,9 @@ Imports `durations`, `settings`, and attrs (to attach rules to the model's panel
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
-
-import attr
 
 from queuedash.durations import format_duration
 from queuedash.settings import AlertOptions
@@ -161,8 +160,15 @@ class Alert:
 
 
 def attach(panel, *alerts: Alert):
-    """The panel with these alert rules on it (a new panel; the model is immutable)."""
-    return attr.evolve(panel, alerts=tuple(panel.alerts) + tuple(alerts))
+    """The panel with these alert rules on it: a new panel, the one given stays as it was.
+
+    A copy, not attr.evolve, as `layout` places panels: evolve runs the class's
+    __init__ again, some fifty validators over values that do not change, for
+    every rule of every queue. `alerts` has no validator to skip.
+    """
+    attached = copy.copy(panel)
+    attached.alerts = tuple(panel.alerts) + tuple(alerts)
+    return attached
 
 
 def rule_json(alert: Alert, *, uid: str, target: str, datasource_uid: str, dashboard_uid: str, panel_id: int,

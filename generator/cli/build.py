@@ -81,7 +81,7 @@ def build(app: App, out: Path | None, only: str | None, for_import: bool, provis
             raise QueuedashError(f"{rules_target}: holds files that are not alert rule groups ({shown}): not "
                                  "replaced, nothing was written; choose the rules' folder with --rules-out")
         if groups or rules_target.exists():  # no empty folder beside dashboards that have no rules
-            replace_folder(rules_target, {group.filename: encode(group.body()) for group in groups})
+            replace_folder(rules_target, {group.filename: group.text() for group in groups})
     paths = write(built, target, replace_all=only is None)
     for item, path in zip(built, paths):
         click.echo(f"{path}  {item.title} ({item.panel_count} panels)")

@@ -148,7 +148,7 @@ def _alerts_of(dashboard: Dashboard) -> tuple[PanelAlert, ...]:
 
 
 @contextlib.contextmanager
-def _collector_paused():
+def collector_paused():
     """Python's cyclic garbage collector off while a build runs.
 
     A build makes millions of small objects (model objects, then JSON dicts
@@ -181,7 +181,7 @@ def build_all(settings: Settings, only: str | None = None, lint: bool = True) ->
     dashboard is an error; `queuedash validate` turns it off to list them all.
     """
     built: list[Built] = []
-    with _collector_paused():
+    with collector_paused():
         for path in definition_files(settings.definitions):
             source = _display(path)
             for dashboard in _dashboards_of(path, settings):
