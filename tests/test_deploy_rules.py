@@ -344,12 +344,21 @@ def test_deploy_from_built_files_lints_the_rules_for_the_server(project, make_gr
     assert len(old.alerting.rules()) == RULE_COUNT
 
 
-def test_rules_from_files_are_read_beside_the_dashboards(project, grafana, queuedash):
+def test_rules_from_files_are_read_beside_the_dashboards_and_must_be_for_deploys_folder(project, grafana,
+                                                                                       queuedash):
     assert queuedash("build", "--out", "ci/dashboards").exit_code == 0
     assert len(list((project / "ci" / "rules").glob("*.json"))) == 1
     deployed = queuedash("deploy", "--from", "ci/dashboards")
     assert deployed.exit_code == 0, deployed
     assert deployed.lines[-1] == f"rules: {RULE_COUNT} added, 0 updated, 0 unchanged, 0 conflict, 0 failed"
+    (project / "queuedash.toml").write_text(SETTINGS.replace('folder_uid = "celery"', 'folder_uid = "ops"'),
+                                            encoding="utf-8")
+    before = grafana.write_count()
+    elsewhere = queuedash("deploy", "--from", "ci/dashboards")
+    assert elsewhere.exit_code == 1
+    assert ("the rule group is for folder 'celery', deploy's folder is 'ops' ([grafana] folder_uid): build the "
+            "rules with these settings") in elsewhere.stderr
+    assert grafana.write_count() == before
 
 
 def test_a_rules_missing_data_source_stops_deploy_before_any_write(project, grafana, queuedash):

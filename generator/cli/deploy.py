@@ -167,11 +167,17 @@ class Connection:
         folder = self.rules_from or rules.rules_folder(self.from_dir)
         found = [(str(path), read_json_object(path)) for path in json_files([folder])] if folder.is_dir() else []
         by_uid = {dashboard["uid"]: dashboard for dashboard in dashboards}
+        folder_uid = self.settings.grafana.folder.uid
         for where, body in found:
             problems = rules.problems(body, version, by_uid)
             if problems:
                 more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
                 raise InputError(f"{where}: {problems[0]}{more}")
+            if body.get("folderUid") != folder_uid:
+                # Deploy makes, checks and prunes one folder: a group for another would land where
+                # nothing was checked.
+                raise InputError(f"{where}: the rule group is for folder {body.get('folderUid')!r}, deploy's folder "
+                                 f"is {folder_uid!r} ([grafana] folder_uid): build the rules with these settings")
         return rules_run.checked_groups(found)
 
     def connect(self, out_err: bool = False) -> tuple[GrafanaClient, Store]:
