@@ -15,7 +15,7 @@ import time
 import pytest
 
 import feeder
-from queuedash.check import stat
+from grafana_display import display
 from queuedash.compile.build import build_all
 from queuedash.check.evaluate import (
     EMPTY,
@@ -140,8 +140,24 @@ def test_a_counter_that_never_fired_is_empty_names_its_path_and_shows_no_value_a
     assert expected.path == naming.task_count("quiet", ANY, "failed")
     assert not expected.exists and expected.deepest == naming.task_count("quiet", ANY, "failed").rsplit(".", 1)[0]
     # Grafana shows the panel's noValue, in the base (green) colour.
-    assert stat.shown(failed.panel, failed.series) == [stat.Shown("No data", None, "0", "green")]
+    assert [(s.text, s.color) for s in display().shown(failed.panel, failed.series)] == [("0", "green")]
     assert result.panel("Backlog: received - processed").status == OK
+
+
+def test_the_failure_ratio_of_a_queue_that_never_failed_is_0_percent(graphite, tmp_path):
+    """No failed counter exists at all (StatsD only sends counters it has seen): the ratio is
+    0 % in every slot where tasks ended, not "No data"."""
+    naming = Naming(prefix="qdneverfailed")
+    succeeded = [2, None, 3] + [1] * (feeder.INTERVALS - 3)
+    plan = {"calm": {"proj.tasks.ping": {"received": succeeded, "succeeded": succeeded}}}
+    seeded = feeder.seed(graphite, naming, plan=plan, broker={}, workers={}, idle_zeros=False)
+    built = build_all(load(write_settings(tmp_path, naming, ["calm"])), only="queue-calm")
+    [result] = check_all(built, GraphiteClient(graphite.web_url))
+
+    ratio = result.panel("Failure ratio")
+    assert ratio.status == OK
+    [series] = ratio.series
+    assert [series.value_at(ts) for ts in seeded.timestamps] == [None if v is None else 0.0 for v in succeeded]
 
 
 def test_a_metric_with_no_point_in_the_time_range_is_empty_and_said_to_exist(graphite, settings_files):

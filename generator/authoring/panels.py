@@ -166,7 +166,7 @@ class Presets:
         return self.timeseries(title, targets, unit="percent", thresholds=steps, **options)
 
     def should_be_zero(self, title, targets, *, reduce="sum", description=None, repeat=None,
-                       size=STAT_SIZE) -> model.Stat:
+                       size=STAT_SIZE, graph=False) -> model.Stat:
         """A stat whose background is green at 0 and red at any other value.
 
         Green base step, red from the smallest positive value; a range mapping
@@ -185,4 +185,5 @@ class Presets:
             description=description,
             repeat=repeat,
             size=size,
+            graph=graph,
         )

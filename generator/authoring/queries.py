@@ -115,12 +115,14 @@ class TaskQueries:
         return call("aliasByNode", self.count(state), n.task_queue_node, n.task_task_node)
 
     def failure_ratio(self) -> str:
-        """Failed as a percentage of failed + succeeded."""
-        return call(
-            "asPercent",
-            self.total_count(["failed"]),
-            self.total_count(["failed", "succeeded"]),
-        )
+        """Failed as a percentage of failed + succeeded: 0 % where tasks ended and none failed.
+
+        Written as (ended - succeeded) / ended rather than failed / ended: a queue that never
+        failed has no failed counter at all, and asPercent of nothing is nothing ("No data"),
+        while ended minus a missing succeeded is ended itself (every ended task failed).
+        """
+        ended = self.total_count(["failed", "succeeded"])
+        return call("asPercent", call("diffSeries", ended, self.total_count(["succeeded"])), ended)
 
     def timer(self, timer: str, stat: str) -> str:
         return self.naming.task_timer(self.queue, self.task, timer, stat)
