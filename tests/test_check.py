@@ -171,6 +171,31 @@ def test_a_metric_with_no_point_in_the_time_range_is_empty_and_said_to_exist(gra
     assert "exists, no value in the time range" in offline.expected[0].describe()
 
 
+def test_zeros_made_by_transform_null_of_a_range_without_data_are_empty_not_ok(graphite, settings_files):
+    """transformNull turns a range with no point at all into zeros: the backlog and the
+    should-be-zero panels would read 0 and green. They are EMPTY and say the metrics have no value."""
+    built = build_all(load(settings_files["legacy"]), only="queue-emails")
+    result = Checker(GraphiteClient(graphite.web_url), TimeRange("-3h", "-2h")).check(built[0].data, "queue-emails")
+
+    for title in ("Backlog: received - processed", "Failed tasks", "Waiting with no consumer"):
+        panel = result.panel(title)
+        assert panel.status == EMPTY, title
+        assert panel.expected and all(e.exists and not e.has_values for e in panel.expected), title
+        assert all("exists, no value in the time range" in e.describe() for e in panel.expected)
+
+
+def test_an_empty_target_whose_metric_has_values_says_so(graphite, seeded):
+    """The metric is there with points; what empties the target is the expression around it."""
+    path = seeded["legacy"].naming.task_count("emails", "mail.send", "failed")
+    dashboard = {"uid": "hand", "panels": [{"id": 1, "title": "Filtered away", "type": "timeseries",
+                                            "targets": [{"refId": "A", "target": f"removeAboveValue({path}, -1)"}]}]}
+    [panel] = Checker(GraphiteClient(graphite.web_url)).check(dashboard, "hand").panels
+
+    assert panel.status == EMPTY
+    [expected] = panel.expected
+    assert expected.describe() == f"{path} (has values in the time range)"
+
+
 # -- what Grafana sends ------------------------------------------------------------
 
 
