@@ -11,7 +11,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent clean grafana-display
+.PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent clean grafana-display \
+	record-events
 
 # Grafana's own display code (@grafana/data, pinned in its package-lock.json), which the tests run
 # on Node to see the text and colour of every stat panel.
@@ -55,6 +56,12 @@ grafana-display: $(GRAFANA_DISPLAY)
 $(GRAFANA_DISPLAY): tests/grafana_display/package.json tests/grafana_display/package-lock.json
 	npm ci --prefix tests/grafana_display --no-audit --no-fund
 	@touch $@
+
+# Record the events real Celery workers send, on every pool that installs here, into
+# tests/fixtures/celery_events (the translator's tests replay them). After a Celery upgrade.
+record-events: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[record]'
+	$(BIN)/python tests/recording/record_celery_events.py
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -14,8 +14,11 @@ task-started       started; ``wait`` = started - max(sent, eta) when sent was se
 task-succeeded     succeeded; ``runtime`` from the event
 task-failed        failed (``runtime`` = failed - started when started was seen);
                    ``NotRegistered(...)`` counts ``unknown`` instead (the task
-                   never reached received); ``Reject(...)`` counts nothing,
-                   the ``task-rejected`` Celery sends next counts it
+                   never reached received); a task that raised ``Reject``
+                   counts rejected (told by the traceback's last line,
+                   ``celery.exceptions.Reject: ...``, or Celery's own text
+                   ``reject requeue=...``: the exception text alone says
+                   ``ExceptionWithTraceback()`` on the solo and threads pools)
 task-retried       retried (the retry comes back as a new task-received)
 task-rejected      rejected
 task-revoked       revoked, once per task (several workers may announce it);
@@ -24,6 +27,15 @@ task-revoked       revoked, once per task (several workers may announce it);
                    task-received, and the backlog (received - processed)
                    would stay negative
 =================  ==========================================================
+
+A delivery ends once: a task counts no more ends (succeeded, failed, retried,
+rejected, revoked) than it was received; one more is a duplicate (Celery sends
+task-failed and then task-rejected for ``Reject(requeue=False)`` with
+``acks_late``, and two task-failed for a hard time limit). Deliveries are
+counted, not flagged: a retry's task-received can arrive before the
+task-retried of the delivery it replaces (prefork publishes the retry from the
+pool child, while the main process reports the retry). A task whose
+task-received the monitor never saw (it started late) counts its ends as they come.
 
 Only task-sent names the queue. Later events find it in the task's record,
 else ask `routes.QueueResolver` (the app's task_routes, else ``unknown``).
@@ -68,8 +80,8 @@ class MalformedEvent(ValueError):
 class TaskRecord:
     """What the monitor remembers of one task between its events."""
 
-    __slots__ = ("name", "queue", "sent", "eta", "started", "received", "revoked", "touched", "pending",
-                 "waited")
+    __slots__ = ("name", "queue", "sent", "eta", "started", "received", "revoked", "open", "touched",
+                 "pending", "waited")
 
     def __init__(self, touched: float):
         self.name: str | None = None
@@ -83,6 +95,8 @@ class TaskRecord:
         self.started: float | None = None
         self.received = False
         self.revoked = False
+        #: Deliveries received and not ended yet (a retry's received can come before the old end).
+        self.open = 0
         self.touched = touched
 
 
@@ -155,6 +169,21 @@ def _timestamp(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise MalformedEvent(f"timestamp is not a number: {value!r}")
     return float(value)
+
+
+def _is_reject(exception: str, traceback) -> bool:
+    """Whether a task-failed is a task that raised celery.exceptions.Reject.
+
+    The traceback's last line names the exception's class on every pool; the exception
+    text does only on prefork (``reject requeue=False: <reason>``, Reject's repr).
+    """
+    if exception.startswith("reject requeue="):
+        return True
+    if isinstance(traceback, str):
+        lines = [line for line in traceback.splitlines() if line.strip()]
+        if lines and lines[-1].split(":", 1)[0].strip() in ("celery.exceptions.Reject", "Reject"):
+            return True
+    return False
 
 
 def _not_registered_name(exception: str) -> str | None:
@@ -314,6 +343,15 @@ class Translator:
     def _count(self, record: TaskRecord, state: str) -> None:
         self._emit(record, "c", state, 1)
 
+    def _end(self, record: TaskRecord, state: str) -> bool:
+        """Count the end of a delivery; False for a duplicate (more ends than deliveries)."""
+        if record.received and record.open <= 0:
+            self.duplicates += 1
+            return False
+        record.open = max(0, record.open - 1)
+        self._count(record, state)
+        return True
+
     def _time(self, record: TaskRecord, timer: str, seconds: float) -> None:
         self._emit(record, "ms", timer, max(0.0, seconds) * 1000.0)
 
@@ -341,6 +379,7 @@ class Translator:
     def _task_received(self, event) -> None:
         record = self._record(event)
         record.received = True
+        record.open += 1
         record.started = None
         record.waited = False
         self._count(record, "received")
@@ -359,7 +398,8 @@ class Translator:
 
     def _task_succeeded(self, event) -> None:
         record = self._record(event)
-        self._count(record, "succeeded")
+        if not self._end(record, "succeeded"):
+            return
         runtime = event.get("runtime")
         if runtime is not None:
             self._time(record, "runtime", float(runtime))
@@ -369,24 +409,23 @@ class Translator:
         exception = event.get("exception") or ""
         if not isinstance(exception, str):
             raise MalformedEvent(f"exception is not a string: {exception!r}")
-        if exception.startswith("Reject("):
-            return
         if exception.startswith("NotRegistered("):
             record.name = record.name or _not_registered_name(exception)
             self._count(record, "unknown")
             return
-        self._count(record, "failed")
-        self._runtime_since_start(record, event)
+        state = "rejected" if _is_reject(exception, event.get("traceback")) else "failed"
+        if self._end(record, state):
+            self._runtime_since_start(record, event)
 
     def _task_retried(self, event) -> None:
         record = self._record(event)
-        self._count(record, "retried")
-        self._runtime_since_start(record, event)
+        if self._end(record, "retried"):
+            self._runtime_since_start(record, event)
 
     def _task_rejected(self, event) -> None:
         record = self._record(event)
-        self._count(record, "rejected")
-        self._runtime_since_start(record, event)
+        if self._end(record, "rejected"):
+            self._runtime_since_start(record, event)
 
     def _task_revoked(self, event) -> None:
         record = self._record(event)
@@ -396,8 +435,9 @@ class Translator:
         record.revoked = True
         if not record.received:
             record.received = True
+            record.open += 1
             self._count(record, "received")
-        self._count(record, "revoked")
+        self._end(record, "revoked")
 
     # -- workers ------------------------------------------------------------------
 
