@@ -8,7 +8,9 @@ The expectations are what each panel means, written per kind of panel:
   red at any other value, negative ones included (a negative backlog is as wrong as a positive);
 * at least N (workers online, workers consuming a queue with `expected_workers`): red below N;
 * information (succeeded, queue length, consumers): green whatever the value, orange from
-  the queue length warning.
+  the queue length warning;
+* a figure that may be unknown (consumers, and the waiting-with-no-consumer condition built on
+  them): "unknown" on no colour when there is no value, never a 0 that would read as known.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ SERIES = {
     "positive": [1.0, 2.0],
     "fractional": [0.25, None],
     "negative": [-2.0, None],
+    "only nulls": [None, None],
     "no data": None,
 }
 
 # Titles of the stats that are not should-be-zero panels, by kind.
 AT_LEAST = {"Workers online": 3, ("queue-emails", "Workers consuming"): 2}
 INFORMATION = {"Succeeded", "Queue length now", "Queue length", "Consumers", "Workers consuming"}
+MAY_BE_UNKNOWN = {"Consumers", "Workers consuming", "Waiting with no consumer"}
 
 
 def stat_panels(built):
@@ -44,9 +48,10 @@ def graphite_series(values):
 
 
 def reduced(panel, values):
+    """Grafana's reducers: the sum of no value is 0, the last non-null of none is none."""
     present = [v for v in values if v is not None]
     reducer = panel["options"]["reduceOptions"]["calcs"][0]
-    return {"sum": sum(present), "lastNotNull": present[-1]}[reducer]
+    return {"sum": sum(present), "lastNotNull": present[-1] if present else None}[reducer]
 
 
 def text_of(value: float) -> str:
@@ -58,10 +63,12 @@ def expected(name, panel, values):
     """(text, colour) the panel must show for these values."""
     title = panel["title"]
     minimum = AT_LEAST.get((name, title), AT_LEAST.get(title))
-    if values is None:
+    value = None if values is None else reduced(panel, values)
+    if value is None:
+        if title in MAY_BE_UNKNOWN:
+            return "unknown", "transparent"
         no_value = panel["fieldConfig"]["defaults"].get("noValue") or "No data"
         return no_value, ("red" if minimum else "green")
-    value = reduced(panel, values)
     if minimum:
         return text_of(value), "green" if value >= minimum else "red"
     if title in INFORMATION:

@@ -65,7 +65,11 @@ function colourNames(panel) {
     for (const result of results) if (result && result.color) names.add(result.color);
   }
   const byHex = {};
-  for (const name of names) byHex[theme.visualization.getColorByName(name).toLowerCase()] = name;
+  for (const name of names) {
+    const colour = theme.visualization.getColorByName(name);
+    byHex[colour.toLowerCase()] = name;
+    byHex[data.colorManipulator.asHexString(colour).toLowerCase()] = name;   // 'transparent' is rgba(0,0,0,0)
+  }
   return byHex;
 }
 
