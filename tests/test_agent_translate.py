@@ -244,20 +244,30 @@ def test_worker_gauges_from_heartbeats_and_offline_after_two_intervals(make, clo
     assert recorder.gauges()[f"{base}.online"] == 1
 
 
-def test_a_worker_that_says_goodbye_is_offline_at_once(make, clock):
+def test_a_worker_that_says_goodbye_is_gone_not_offline(make, clock):
+    """A scale-down is no outage: no online=0, no more gauges at all."""
     translator, recorder = make()
     translator.handle({"type": "worker-online", "hostname": "w1", "freq": 2.0, "local_received": clock.now})
+    translator.tick()
+    assert recorder.gauges()["celery.workers.w1.online"] == 1
+    recorder.sent.clear()
     translator.handle({"type": "worker-offline", "hostname": "w1", "local_received": clock.now})
+    for _ in range(3):
+        clock.now += 5
+        translator.tick()
+    assert recorder.sent == [] and translator.workers == {}
+
+
+def test_a_worker_whose_heartbeats_stopped_is_offline_until_its_expiry_then_its_gauges_stop(make, clock):
+    translator, recorder = make(worker_expiry=60)
+    translator.handle({"type": "worker-heartbeat", "hostname": "w1", "freq": 2.0, "local_received": clock.now})
+    clock.now += 59
     translator.tick()
     assert recorder.gauges()["celery.workers.w1.online"] == 0
-
-
-def test_long_gone_workers_are_forgotten(make, clock):
-    translator, _ = make(forget_workers_after=60)
-    translator.handle({"type": "worker-heartbeat", "hostname": "w1", "local_received": clock.now})
-    clock.now += 61
+    recorder.sent.clear()
+    clock.now += 2
     translator.tick()
-    assert translator.workers == {}
+    assert recorder.sent == [] and translator.workers == {}
 
 
 def test_memory_is_bounded_by_max_tasks(make):

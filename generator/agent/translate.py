@@ -51,9 +51,22 @@ for a task never seen (the monitor started late) counts under task
 
 Memory: one small record per task in an LRU of at most `max_tasks`, dropped
 after `task_ttl` seconds untouched; at most `max_held` tasks waiting for their
-task-sent; one record per worker, forgotten
-`forget_workers_after` seconds after its last heartbeat. A malformed event
+task-sent; one record per worker (see below). A malformed event
 (not a dict, no uuid, a field of the wrong type) is counted and skipped.
+
+Workers come and go, and the gauges tell which way:
+
+* heartbeats arriving: ``online`` 1, ``active``, ``processed``, ``heartbeat_age``;
+* heartbeats stopped (older than twice the worker's heartbeat interval, Celery's
+  own rule) without a goodbye: offline, ``online`` 0, until `worker_expiry`
+  seconds after its last heartbeat; then the worker is forgotten;
+* said goodbye (``worker-offline``: a warm shutdown, a scale-down): gone, not
+  offline; forgotten at once.
+
+A forgotten worker's gauges are no longer sent. StatsD re-sends a gauge's last
+value forever unless told otherwise: with ``deleteGauges: true`` and
+``gaugesMaxTTL: N`` it stops after N flushes without an update, and the worker
+leaves the panels (README, "Workers that come and go").
 
 Imports `keys` and the standard library.
 """
@@ -151,14 +164,13 @@ class TaskTable:
 
 
 class WorkerRecord:
-    __slots__ = ("freq", "last_seen", "active", "processed", "offline", "reported_online")
+    __slots__ = ("freq", "last_seen", "active", "processed", "reported_online")
 
     def __init__(self, freq: float, last_seen: float):
         self.freq = freq
         self.last_seen = last_seen
         self.active = 0
         self.processed = 0
-        self.offline = False
         #: What the log last said of it: a line per change, not per tick.
         self.reported_online = False
 
@@ -197,7 +209,7 @@ class Translator:
 
     def __init__(self, keys: Keys, client, resolve_queue, *, max_tasks: int = 10000,
                  task_ttl: float = 3600.0, heartbeat_interval: float = 2.0,
-                 forget_workers_after: float = 3600.0, max_workers: int = 10000, sent_wait: float = 2.0,
+                 worker_expiry: float = 300.0, max_workers: int = 10000, sent_wait: float = 2.0,
                  max_held: int = 1000, clock=time.time):
         self.keys = keys
         self.client = client
@@ -206,7 +218,8 @@ class Translator:
         self.tasks = TaskTable(max_tasks, task_ttl)
         self.workers: dict[str, WorkerRecord] = {}
         self.heartbeat_interval = heartbeat_interval
-        self.forget_workers_after = forget_workers_after
+        #: Seconds after its last heartbeat a worker whose heartbeats stopped stays offline.
+        self.worker_expiry = worker_expiry
         self.max_workers = max_workers
         self.sent_wait = sent_wait
         #: At most this many tasks wait for their task-sent at once; past it the
@@ -252,11 +265,11 @@ class Translator:
             log.warning("malformed event skipped (%d so far): %s", self.malformed, reason)
 
     def tick(self, now: float | None = None) -> None:
-        """Send every known worker's gauges; forget long-gone workers.
+        """Send every known worker's gauges; forget workers past their expiry.
 
         A worker is online while its last heartbeat is younger than twice its
-        heartbeat interval (Celery's own rule), and offline after that or
-        after a worker-offline event.
+        heartbeat interval (Celery's own rule), offline after that, and
+        forgotten `worker_expiry` seconds after its last heartbeat.
         """
         now = self.clock() if now is None else now
         self.release_held(now)
@@ -264,13 +277,13 @@ class Translator:
         client = self.client
         for host, worker in list(self.workers.items()):
             age = max(0.0, now - worker.last_seen)
-            if age > self.forget_workers_after:
+            if age > self.worker_expiry:
                 del self.workers[host]
+                log.info("worker %s forgotten: no heartbeat for %.0f s; its gauges are no longer sent", host, age)
                 continue
-            online = not worker.offline and age <= 2 * worker.freq
+            online = age <= 2 * worker.freq
             if worker.reported_online and not online:
-                log.info("worker %s offline (%s)", host,
-                         "said goodbye" if worker.offline else f"no heartbeat for {age:.0f} s")
+                log.info("worker %s offline (no heartbeat for %.0f s)", host, age)
             worker.reported_online = online
             client.gauge(key(host, "online"), 1 if online else 0)
             client.gauge(key(host, "active"), worker.active if online else 0)
@@ -460,7 +473,6 @@ class Translator:
         if freq:
             worker.freq = float(freq)
         worker.last_seen = _timestamp(event.get("local_received")) or self.clock()
-        worker.offline = False
         if not worker.reported_online:
             log.info("worker %s online", host)
             worker.reported_online = True
@@ -472,9 +484,9 @@ class Translator:
             worker.processed = int(processed)
 
     def _worker_offline(self, event) -> None:
-        host, worker = self._worker(event)
-        worker.offline = True
-        worker.active = 0
-        if worker.reported_online:
-            log.info("worker %s offline (said goodbye)", host)
-            worker.reported_online = False
+        """A goodbye: the worker is gone (scaled down, stopped), not offline: forgotten now."""
+        host = event["hostname"]
+        if not isinstance(host, str) or not host:
+            raise MalformedEvent(f"hostname is not a string: {host!r}")
+        if self.workers.pop(host, None) is not None:
+            log.info("worker %s gone (said goodbye); its gauges are no longer sent", host)

@@ -95,5 +95,7 @@ def workers_offline(presets: Presets, settings: Settings):
     return presets.should_be_zero(
         "Workers offline", [call("alias", workers.offline_total(), quote("offline"))],
         reduce="lastNotNull",
-        description="Workers that stopped sending heartbeats (or said goodbye).",
+        description="Workers whose heartbeats stopped without a goodbye, until the agent's --worker-expiry "
+                    "(then their gauges stop). A worker that said goodbye (a stop, a scale-down) is gone, "
+                    "not offline.",
     )

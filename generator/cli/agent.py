@@ -157,12 +157,16 @@ def agent():
               help="Seconds a task is remembered after its last event.")
 @click.option("--heartbeat-interval", default=2.0, show_default=True, type=click.FloatRange(0.1),
               help="Worker heartbeat interval when a heartbeat does not say; offline after twice it.")
+@click.option("--worker-expiry", default=300.0, show_default=True, type=click.FloatRange(1),
+              help="Seconds after its last heartbeat that a worker whose heartbeats stopped (no goodbye) stays "
+                   "offline; then its gauges are no longer sent. A worker that says goodbye is gone at once.")
 @click.option("--reconnect-max", default=30.0, show_default=True, type=click.FloatRange(0.1),
               help="Longest wait between two attempts to reach a lost broker (waits double from 1 s).")
 @click.option("--poll-interval", default=10.0, show_default=True, type=click.FloatRange(0),
               help="Seconds between broker queue polls; 0 turns the poller off.")
 @_options(BROKER_OPTIONS[1:] + STATSD_OPTIONS)
-def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, heartbeat_interval, reconnect_max,
+def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, heartbeat_interval, worker_expiry,
+           reconnect_max,
            poll_interval,
            queues, management_url, global_keyprefix, priority_steps, inspect_timeout, naming, statsd_host,
            statsd_port, log_level):
@@ -195,7 +199,7 @@ def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, hea
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--route") from None
     translator = Translator(keys, client, resolver, max_tasks=max_tasks, task_ttl=task_ttl,
-                            heartbeat_interval=heartbeat_interval)
+                            heartbeat_interval=heartbeat_interval, worker_expiry=worker_expiry)
     poller = None
     if poll_interval > 0:
         source = _source(broker_url, queues, management_url, global_keyprefix, priority_steps, inspect_timeout)
