@@ -12,7 +12,7 @@ import time
 import tracemalloc
 
 import pytest
-from agent_support import UdpCapture, agent_command, capture, wait_for  # noqa: F401 (capture is a fixture)
+from agent_support import UdpCapture, agent_command, wait_for
 from celery import Celery
 from celery.events.event import get_exchange
 from realstack import Redis, running
@@ -24,8 +24,6 @@ from queuedash.agent.lifecycle import Backoff
 from queuedash.agent.monitor import Monitor
 from queuedash.agent.routes import QueueResolver
 from queuedash.agent.translate import Translator
-
-pytestmark = pytest.mark.realstack
 
 
 
@@ -53,6 +51,8 @@ def closed_udp_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.realstack
+@pytest.mark.redis                  # starts and stops a Redis of its own
 def test_broker_lost_and_back_reconnects_without_crashing(tmp_path, capture):
     with running(Redis()) as redis:
         port = redis.port
