@@ -1,14 +1,18 @@
 # queuedash: `make dashboards` builds every dashboard, `make test` runs the suite.
-# Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed;
-# `make test` also installs the real servers the tests start (stack/install.sh:
-# Graphite in .stack/graphite-venv, npm statsd in .stack/statsd, and, as root,
-# Debian's redis-server and rabbitmq-server).
+# Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed
+# (uv installs into it: pip only installs uv); `make test` also installs the real
+# servers the tests start (stack/install.sh: Graphite in .stack/graphite-venv, npm
+# statsd in .stack/statsd, and, as root, Debian's redis-server and rabbitmq-server).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers of `make test`. The real-server tests mostly wait (servers booting,
+# StatsD flushes), so more workers than our 2 cores pay. Each test file goes to one worker
+# whole (its module fixtures run once), server tests first; TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 
 .PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent clean
 
@@ -19,7 +23,7 @@ validate: dashboards
 	$(BIN)/queuedash validate build/dashboards
 
 test: $(INSTALLED) stack-install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py
@@ -41,8 +45,8 @@ benchmark-agent: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
 	@touch $@
 
 clean:
