@@ -9,10 +9,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
-# pytest-xdist workers of `make test`. The real-server tests mostly wait (servers booting,
-# StatsD flushes), so more workers than our 2 cores pay. Each test file goes to one worker
-# whole (its module fixtures run once), server tests first; TEST_WORKERS=0: one process.
-TEST_WORKERS ?= 3
+# pytest-xdist workers of `make test`: one per core of ours. Each test file goes to one worker
+# whole (its module fixtures run once), the real-server tests first, so that their waits
+# (servers booting, StatsD flushes) overlap the unit tests. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 
 .PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent clean
 

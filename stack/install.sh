@@ -93,10 +93,13 @@ graphite_ok() {
   "$GRAPHITE_VENV/bin/python" -c 'import carbon, whisper, graphite, django, gunicorn, twisted' >/dev/null 2>&1
 }
 
-install_graphite() {
+graphite_debs() {
   # graphite-web imports cairocffi (render/views.py) even for JSON answers; it dlopens libcairo.so.2.
   need_deb libcairo2 has_libcairo libcairo2
   [[ -x "$UV" ]] || has_venv_module || need_deb python3-venv has_venv_module python3-venv
+}
+
+install_graphite() {
   if graphite_ok; then
     echo "graphite: present ($GRAPHITE_VENV)"
     return
@@ -127,8 +130,11 @@ statsd_ok() {
   grep -q "\"version\": *\"$want\"" "$STATSD_DIR/node_modules/statsd/package.json" 2>/dev/null
 }
 
-install_statsd() {
+statsd_debs() {
   need_deb node 'have node && have npm' nodejs npm
+}
+
+install_statsd() {
   if statsd_ok; then
     echo "statsd: present ($STATSD_DIR)"
     return
@@ -157,12 +163,26 @@ if have flock; then
 fi
 
 T0=$(now_ms)
+# Debian packages first, one apt-get at a time; then the Graphite venv and npm statsd, the long
+# parts (downloads, sdist builds), side by side.
 for c in "${SELECTED[@]}"; do
   case $c in
-    graphite) install_graphite ;;
-    statsd) install_statsd ;;
+    graphite) graphite_debs ;;
+    statsd) statsd_debs ;;
     redis) need_deb redis 'have redis-server' redis-server ;;
     rabbitmq) need_deb rabbitmq "[[ -x '$RABBITMQ_BIN/rabbitmq-server' ]]" rabbitmq-server ;;
   esac
 done
+BUILDS=()
+for c in "${SELECTED[@]}"; do
+  case $c in
+    graphite) install_graphite & BUILDS+=($!) ;;
+    statsd) install_statsd & BUILDS+=($!) ;;
+  esac
+done
+FAILED=0
+for pid in "${BUILDS[@]}"; do
+  wait "$pid" || FAILED=1
+done
+[[ $FAILED -eq 0 ]] || { echo "stack/install.sh: failed after $(elapsed "$T0")" >&2; exit 1; }
 echo "stack/install.sh: done in $(elapsed "$T0")"
