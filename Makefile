@@ -1,6 +1,6 @@
 # queuedash: `make dashboards` builds every dashboard, `make test` runs the suite.
 # Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed
-# (uv installs into it: pip only installs uv); `make test` also installs the real
+# (uv installs into it, `.venv/bin/uv pip ...`); `make test` also installs the real
 # servers the tests start (stack/install.sh: Graphite in .stack/graphite-venv, npm
 # statsd in .stack/statsd, and, as root, Debian's redis-server and rabbitmq-server).
 
@@ -44,8 +44,11 @@ benchmark-agent: $(INSTALLED)
 	$(BIN)/python benchmarks/agent_benchmark.py $(AGENT_BENCHMARK_ARGS)
 
 $(INSTALLED): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	@# pip only puts uv into the venv: the interpreter's own pip when it has one (setting up a pip
+	@# of the venv's took longer than everything else here), else one from ensurepip
+	@test -x $(BIN)/uv || $(PYTHON) -m pip --python $(BIN)/python install --quiet uv 2>/dev/null || \
+		{ $(BIN)/python -m ensurepip --default-pip >/dev/null && $(BIN)/python -m pip install --quiet uv; }
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
 	@touch $@
 
