@@ -114,6 +114,8 @@ def _keep_as_template(database: Path, template: Path) -> None:
         os.replace(copy.name, template)
     except OSError:
         pass
+
+
 _PORTS = ("carbon_port", "pickle_port", "cache_query_port", "web_port")
 
 

@@ -59,6 +59,7 @@ def in_tmp(tmp_path, monkeypatch):
             monkeypatch.delenv(name)
     return tmp_path
 
+
 # Plugins of the suite: the real servers (fixtures graphite, statsd, redis_server, rabbitmq, and
 # the realstack markers) and the agent tests' UDP `capture` fixture.
 pytest_plugins = ["realstack", "agent_support"]
