@@ -49,7 +49,8 @@ $(INSTALLED): pyproject.toml
 	@# of the venv's took longer than everything else here), else one from ensurepip
 	@test -x $(BIN)/uv || $(PYTHON) -m pip --python $(BIN)/python install --quiet uv 2>/dev/null || \
 		{ $(BIN)/python -m ensurepip --default-pip >/dev/null && $(BIN)/python -m pip install --quiet uv; }
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+	@# --compile-bytecode, as pip does: else each test worker and subprocess compiles the same modules
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test]'
 	@touch $@
 
 clean:

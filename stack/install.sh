@@ -109,11 +109,11 @@ install_graphite() {
   mkdir -p "$(dirname "$GRAPHITE_VENV")"
   # GRAPHITE_NO_PREFIX: otherwise carbon's and graphite-web's setup.py install under /opt/graphite.
   # carbon, graphite-web, whisper and txAMQP are sdists only, so wheels are built: most of the time
-  # (uv builds them in parallel and keeps them in its cache).
+  # (uv builds them in parallel). --compile-bytecode, as pip does: else every server start compiles.
   # shellcheck disable=SC2086  # word splitting of the package list is intended
   if [[ -x "$UV" ]]; then
     "$UV" venv --quiet --python "$PYTHON" "$GRAPHITE_VENV"
-    GRAPHITE_NO_PREFIX=True "$UV" pip install --quiet --python "$GRAPHITE_VENV/bin/python" $GRAPHITE_PIP_PKGS
+    GRAPHITE_NO_PREFIX=True "$UV" pip install --quiet --compile-bytecode --python "$GRAPHITE_VENV/bin/python" $GRAPHITE_PIP_PKGS
   else
     "$PYTHON" -m venv "$GRAPHITE_VENV"
     GRAPHITE_NO_PREFIX=True "$GRAPHITE_VENV/bin/pip" install -q --disable-pip-version-check $GRAPHITE_PIP_PKGS
