@@ -5,6 +5,8 @@ is down, events are malformed, SIGTERM arrives. Real Redis, real subprocesses
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
 import socket
 import threading
@@ -12,7 +14,8 @@ import time
 import tracemalloc
 
 import pytest
-from agent_support import UdpCapture, agent_command, capture, wait_for  # noqa: F401 (capture is a fixture)
+import redis
+from agent_support import UdpCapture, agent_command, wait_for
 from celery import Celery
 from celery.events.event import get_exchange
 from realstack import Redis, running
@@ -24,8 +27,6 @@ from queuedash.agent.lifecycle import Backoff
 from queuedash.agent.monitor import Monitor
 from queuedash.agent.routes import QueueResolver
 from queuedash.agent.translate import Translator
-
-pytestmark = pytest.mark.realstack
 
 
 
@@ -53,6 +54,8 @@ def closed_udp_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.realstack
+@pytest.mark.redis                  # starts and stops a Redis of its own
 def test_broker_lost_and_back_reconnects_without_crashing(tmp_path, capture):
     with running(Redis()) as redis:
         port = redis.port
@@ -76,29 +79,30 @@ def test_broker_lost_and_back_reconnects_without_crashing(tmp_path, capture):
         assert "Traceback" not in monitor.text()
 
 
-def test_statsd_down_never_blocks_nor_grows_memory():
+def test_statsd_down_grows_no_memory_and_buffers_nothing():
+    """Events keep coming while StatsD is down: the task table stays within max_tasks, the buffer
+    does not grow, packets go out (or are counted as dropped). The monitor's events per second
+    with StatsD down are measured by benchmarks/agent_benchmark.py."""
     transport = UDPClient("127.0.0.1", closed_udp_port())
     client = BufferedClient(transport)
     translator = Translator(Keys(Naming()), client, QueueResolver(default="q"), max_tasks=1000)
 
-    def run(tasks: int, start: int) -> float:
-        began = time.perf_counter()
+    def run(tasks: int, start: int) -> None:
         for i in range(start, start + tasks):
             uuid = f"task-{i}"
             translator.handle({"type": "task-received", "uuid": uuid, "name": "proj.add", "timestamp": 1.0})
             translator.handle({"type": "task-started", "uuid": uuid, "timestamp": 2.0})
             translator.handle({"type": "task-succeeded", "uuid": uuid, "runtime": 0.1, "timestamp": 3.0})
-        return (time.perf_counter() - began) / (3 * tasks)
 
     run(5000, 0)                      # warm: caches and the task table are full
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
-    per_event = run(100000, 5000)
+    run(20000, 5000)                  # twenty times max_tasks: a table that kept them would hold MBs
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    assert grown < 1_000_000, f"memory grew by {grown} bytes over 300,000 events"
-    assert per_event < 100e-6, f"{per_event * 1e6:.1f} us per event: something blocks"
+    assert grown < 1_000_000, f"memory grew by {grown} bytes over 60,000 events"
+    assert len(translator.tasks) <= 1000
     assert client.buffered_lines < 100
     assert transport.sent_packets + transport.dropped_packets > 1000
 
@@ -137,6 +141,54 @@ def test_malformed_events_are_counted_and_skipped(redis_server, capture):
         thread.join(10)
     assert not thread.is_alive()
     assert translator.malformed == 5
+
+
+def test_one_bad_message_a_second_costs_no_event_and_no_reconnection(redis_server, capture, caplog):
+    """Raw PUBLISHes on the events channel: bodies that are not JSON, JSON that is not a kombu
+    envelope, an event whose type is not a string. Every one is counted and skipped on the same
+    connection; the good events sent between them all arrive; the log stays short, no traceback."""
+    db = 9
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
+    app = Celery("robustness-bad-messages", broker=url, set_as_current=False)
+    client = BufferedClient(UDPClient("127.0.0.1", capture.port))
+    translator = Translator(Keys(Naming()), client, QueueResolver(default="q"))
+    monitor = Monitor(app, url, translator, client, tick_interval=0.2, backoff=Backoff(0.2, 1))
+    thread = threading.Thread(target=monitor.run, daemon=True)
+    caplog.set_level("DEBUG")
+    thread.start()
+    raw = redis.Redis.from_url(url)
+    channel = f"/{db}.celeryev/task.bogus"
+    try:
+        assert monitor.connected.wait(20)
+        assert dispatch_until_counted(url, capture)
+        malformed_before = translator.malformed
+        bad = [b"\x00\xff not json", b'{"not": "an envelope"}',
+               json.dumps({"body": base64.b64encode(json.dumps({"type": ["task-received"], "uuid": "x"}).encode())
+                           .decode(), "content-type": "application/json", "content-encoding": "utf-8",
+                           "properties": {"body_encoding": "base64", "delivery_info": {"exchange": "celeryev",
+                                                                                      "routing_key": "task.bogus"},
+                                          "delivery_tag": "t"}, "headers": {}}).encode()]
+        rounds = 20
+        with app.connection_for_write() as connection:
+            dispatcher = app.events.Dispatcher(connection, hostname="producer@test", enabled=True)
+            for i in range(rounds):
+                for body in bad:
+                    raw.publish(channel, body)
+                dispatcher.send("task-received", uuid=f"between-{i}", name="between.task")
+            dispatcher.close()
+        key = "celery.tasks.q.between_task.received"
+        assert wait_for(lambda: capture.counters().get(key) == rounds, 15), capture.counters().get(key)
+        assert wait_for(lambda: translator.malformed - malformed_before == rounds * len(bad), 5), \
+            translator.malformed - malformed_before
+        assert monitor.disconnections == 0 and monitor.connections == 1
+    finally:
+        monitor.stop()
+        thread.join(10)
+        raw.close()
+    assert not thread.is_alive()
+    text = caplog.text
+    assert "Traceback" not in text
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) <= 12, text[-3000:]
 
 
 @pytest.mark.parametrize("command", ["events", "poll"])

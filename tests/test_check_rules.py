@@ -153,10 +153,10 @@ def test_no_consumer_pages_only_where_the_consumer_count_is_known(graphite, chec
     assert (stuck.status, values(stuck)) == (FIRING, [feeder.BROKER["reports.daily"]["length"][-1]])
     assert [i.name for i in stuck.instances] == ["reports_daily"]
     assert checked["Waiting with no consumer on default"].status == OK
-    # Redis sends no consumer count: unknown, so no page, although messages wait.
+    # Redis sends no consumer count: unknown, so no series at all and no page, although messages wait.
     redis = checked["Waiting with no consumer on redisq"]
-    assert redis.status == OK and values(redis) == [None]
-    assert redis.describe() == "no value in the time range (noDataState OK: does not page)"
+    assert redis.status == OK and redis.instances == ()
+    assert redis.describe() == "no series (noDataState OK: does not page)"
 
 
 @pytest.mark.realstack
