@@ -23,7 +23,7 @@ from queuedash.authoring.alerts import NOT_ZERO, Alert, Condition, above, at_lea
 from queuedash.durations import format_duration
 from queuedash.naming.metrics import ANY, glob
 from queuedash.authoring.panels import Presets
-from queuedash.authoring.queries import BrokerQueries, TaskQueries, WorkerQueries, call, only_where_known, quote
+from queuedash.authoring.queries import BrokerQueries, TaskQueries, WorkerQueries, call, quote
 from queuedash.settings import ZERO_CONDITIONS as ZERO_CONDITIONS_ORDER
 from queuedash.settings import ZERO_TASK_STATES, AlertOptions, Queue, Settings
 
@@ -172,24 +172,18 @@ def queue_should_be_zero(presets: Presets, settings: Settings, queue: Queue, ren
 
     The panels are those `for_queues` makes for this one queue; each rule runs its
     panel's query, reduced as the panel reduces it, and fires when it is not zero.
-    The no-consumer rule runs its panel's query only where the queue's consumer
-    count is known: a broker that sends none (Redis) leaves it without data, not
-    paging, instead of reading as zero consumers.
+    The no-consumer query has no series for a queue whose consumer count is unknown
+    (Redis): no data, which does not page (`alert_no_data` OK), never zero consumers.
     """
     panels = []
     for condition in (c for c in ZERO_CONDITIONS_ORDER if c in queue.must_be_zero):
         [panel] = for_queues(presets, settings, [queue], [condition])
         if queue.alert.enabled:
-            target = None
-            if condition == "no_consumers":
-                consumers = settings.naming.broker_gauge(queue.name, "consumers")
-                # Named after the queue, as the panel's series is (the alert instance's label).
-                target = call("alias", only_where_known(panel.targets[0].target, consumers), quote(queue.node))
             reducer = "last" if condition == "no_consumers" else "sum"
             panel = attach(panel, _rule(
                 settings, render, kind=condition, name=f"queue-{queue.name}-{condition}",
                 title=f"{TITLES[condition]} on {queue.name}", condition=NOT_ZERO, reducer=reducer,
-                options=queue.alert, queue=queue, target=target,
+                options=queue.alert, queue=queue,
             ))
         panels.append(panel)
     return panels

@@ -52,18 +52,6 @@ def zero_filled(expression: str) -> str:
     return call("transformNull", expression, 0)
 
 
-def only_where_known(expression: str, known: str) -> str:
-    """`expression` in the slots where the one series `known` has a point; null elsewhere.
-
-    Dividing by ``offset(scale(known, 0), 1)`` (1 where `known` has a point, null
-    where not) keeps each value or nulls it. When `known` matches no metric at all,
-    graphite-web's divideSeries answers the dividend with every point null
-    (render/functions.py: ``divideSeries(<name>,MISSING)``), so a figure that is
-    unknown reads as no value, never as zero. `known` must be one series.
-    """
-    return call("divideSeries", expression, call("offset", call("scale", known, 0), 1))
-
-
 # -- task counters ---------------------------------------------------------------
 
 
