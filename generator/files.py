@@ -7,7 +7,7 @@ write leaves the previous file as it was. Files and folders get the modes the
 user's umask gives (0644 and 0755 under the usual 022), not the private ones
 temporary files start with: a Grafana running as another user must read them.
 
-Imports `errors`.
+Imports `errors` and `jsontext`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from queuedash import jsontext
 from queuedash.errors import InputError, QueuedashError
 
 
@@ -112,7 +113,7 @@ def json_files(paths, *, recursive: bool = False) -> list[Path]:
 def read_json_object(path: Path) -> dict:
     """The JSON object in the file at `path`; anything else is one line naming the file."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = jsontext.loads(Path(path).read_bytes())
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:

@@ -22,7 +22,7 @@ The legacy `/api` calls deploy needs are methods here; `call` is the same
 request/retry/error machinery for any other endpoint (`apis.py` builds the
 /apis API on it, `alerting.py` the alerting provisioning API).
 
-Imports `errors` and `credentials` of this package; never the dashboard model.
+Imports `errors` and `credentials` of this package, and `jsontext`; never the dashboard model.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from queuedash import jsontext
 from queuedash.grafana import errors
 from queuedash.grafana.credentials import Credentials, Redactor
 
@@ -468,7 +469,7 @@ def _parse_body(response: requests.Response) -> Any:
     if not response.content:
         return None
     try:
-        return response.json()
+        return jsontext.loads(response.content)
     except ValueError:
         return _NOT_JSON
 
