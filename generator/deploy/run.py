@@ -21,6 +21,7 @@ Imports `queuedash.grafana`, `queuedash.identity`, `queuedash.settings` and this
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -32,7 +33,7 @@ from queuedash.deploy.apply import DEFAULT_JOBS, Outcome, apply_plan
 from queuedash.deploy.datasources import check_datasources
 from queuedash.deploy.legacy import LegacyStore
 from queuedash.deploy.plan import (ADDED, CONFLICT, FAILED, UNCHANGED, UPDATED, make_plan, plan_dashboard,
-                                   plan_leftover)
+                                   plan_leftover, prepare)
 from queuedash.deploy.store import FolderEvent, Store
 from queuedash.errors import InputError
 from queuedash.grafana import errors
@@ -80,12 +81,48 @@ def checked_dashboards(found: list[tuple[str, dict]]) -> list[dict]:
     return sorted((data for _, data in found), key=lambda data: data["uid"])
 
 
-def open_store(client: GrafanaClient, org_id: int, api: str = "auto") -> Store:
-    """The path deploy takes, from what `GET /apis` says the server serves (§11a)."""
+@dataclass(frozen=True)
+class Started:
+    """What the start checks learnt: Grafana's health and organisation, and the path to its dashboards."""
+
+    health: dict
+    org: dict
+    org_id: int
+    store: Store
+
+
+def start(client: GrafanaClient, api: str = "auto") -> Started:
+    """The start checks (§13): `GET /api/health` first (is it Grafana, is it up), then the
+    credentials (`GET /api/org`) and the API discovery (`GET /apis`) at once, so that a
+    Grafana across a network costs two round trips before the work, not three. An error of
+    the health check, then of the credentials, is the one reported."""
+    health = client.health()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="queuedash-discover") as pool:
+        discovery = pool.submit(_discover, client)
+        org = client.org()
+        org_id = org.get("id") if isinstance(org.get("id"), int) else 1
+        return Started(health, org, org_id, open_store(client, org_id, api, discovery=discovery.result))
+
+
+def _discover(client: GrafanaClient) -> dict | None | errors.GrafanaError:
+    """GET /apis, its error as a value: `open_store` decides what a failed discovery means."""
+    try:
+        return client.discover()
+    except errors.GrafanaError as exc:
+        return exc
+
+
+def open_store(client: GrafanaClient, org_id: int, api: str = "auto", *,
+               discovery: Callable[[], dict | None | errors.GrafanaError] | None = None) -> Store:
+    """The path deploy takes, from what `GET /apis` says the server serves (§11a); `discovery`
+    gives its answer (or error) when it was asked already."""
     if api not in API_CHOICES:
         raise ValueError(f"api must be one of {API_CHOICES}, got {api!r}")
     try:
-        served = Served.from_discovery(client.discover())
+        answer = discovery() if discovery is not None else client.discover()
+        if isinstance(answer, errors.GrafanaError):
+            raise answer
+        served = Served.from_discovery(answer)
     except (errors.GrafanaUnavailable, errors.PermissionDenied) as exc:
         if api == "apis":
             raise
@@ -129,7 +166,9 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     marker; another project's dashboards and rules are never written.
     """
     folder_uid = folders[-1][0]
-    store.read_ahead()
+    store.read_ahead(folders)
+    # What deploy would send, worked out while the list pages and the folders travel.
+    prepared = {dashboard["uid"]: prepare(dashboard, project=project) for dashboard in dashboards}
     # Before any write, the folder's included: the data sources, whether the credentials may
     # write the rules, then the rules Grafana holds.
     warnings = check_datasources(client, dashboards, rule_groups or [])
@@ -149,7 +188,8 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     unreadable = [r for r in readings + leftovers if r.error]
     live = {r.uid: r.live for r in readings if not r.error}
     others = {r.uid: r.live for r in leftovers if not r.error and r.live}
-    steps = make_plan(dashboards, live, folder_uid, others=others, project=project, force=force, prune=prune)
+    steps = make_plan(dashboards, live, folder_uid, others=others, project=project, force=force, prune=prune,
+                      prepared=prepared)
     replan = partial(_replan, folder_uid=folder_uid, project=project, force=force)
     with progress("deploying", sum(step.writes for step in steps) if not dry_run else 0) as bar:
         outcomes = apply_plan(store, steps, folder_uid, replan=replan, jobs=jobs, dry_run=dry_run,
