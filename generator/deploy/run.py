@@ -166,18 +166,14 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     marker; another project's dashboards and rules are never written.
     """
     folder_uid = folders[-1][0]
-    store.read_ahead(folders)
-    # What deploy would send, worked out while the list pages and the folders travel.
-    prepared = {dashboard["uid"]: prepare(dashboard, project=project) for dashboard in dashboards}
-    # Before any write, the folder's included: the data sources, whether the credentials may
-    # write the rules, then the rules Grafana holds.
-    warnings = check_datasources(client, dashboards, rule_groups or [])
     alerting = AlertingApi(client)
-    reading = None
-    if rule_groups is not None and (rule_groups or prune):
-        if not dry_run:
-            warnings += rules_run.check_may_write(alerting, folders)
-        reading = rules_run.read(alerting, rule_groups)
+    store.read_ahead(folders)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="queuedash-checks") as pool:
+        checking = pool.submit(_checks_before_writing, client, alerting, dashboards, rule_groups, folders,
+                               dry_run=dry_run, prune=prune)
+        # What deploy would send, worked out while the checks, the list pages and the folders travel.
+        prepared = {dashboard["uid"]: prepare(dashboard, project=project) for dashboard in dashboards}
+        warnings, reading = checking.result()
     events = store.ensure_folders(folders, create=not dry_run, need_write=not dry_run)
     folder_is_new = events[-1].status in ("missing", "created")
     wanted = [dashboard["uid"] for dashboard in dashboards]
@@ -201,6 +197,21 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
         rules = rules_run.deploy_rules(alerting, rule_groups, folder_uid, project=project, dry_run=dry_run,
                                        force=force, prune=prune, reading=reading)
     return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid), warnings, rules)
+
+
+def _checks_before_writing(client: GrafanaClient, alerting: AlertingApi, dashboards: list[dict],
+                           rule_groups: list[dict] | None, folders: list[tuple[str, str]], *, dry_run: bool,
+                           prune: bool) -> tuple[list[str], tuple[list[dict], dict[tuple[str, str], int]] | None]:
+    """Before any write, the folder's included: the data sources, whether the credentials may
+    write the rules, then the rules Grafana holds (None when rules are left out). Returns the
+    warnings and those rules."""
+    warnings = check_datasources(client, dashboards, rule_groups or [])
+    reading = None
+    if rule_groups is not None and (rule_groups or prune):
+        if not dry_run:
+            warnings += rules_run.check_may_write(alerting, folders)
+        reading = rules_run.read(alerting, rule_groups)
+    return warnings, reading
 
 
 def _replan(dashboard: dict, live, *, folder_uid: str, project: str | None, force: bool):
