@@ -740,7 +740,8 @@ class _GrafanaApi:
 
     def _user_identity(self, login: str, password: str, requested_org: int) -> _Identity:
         user = self.users.get(login)
-        if user is None or not secrets.compare_digest(user["password"], password):
+        # Bytes: Go compares bytes, and compare_digest refuses str beyond ASCII.
+        if user is None or not secrets.compare_digest(user["password"].encode("utf-8"), password.encode("utf-8")):
             raise errutil_error(401, "password-auth.failed", "Invalid username or password")
         memberships: dict[int, str] = user["orgs"]
         org_id = requested_org or next(iter(memberships), 1)
@@ -1275,7 +1276,7 @@ _ROUTES = (
 
 @dataclass
 class _FaultRule:
-    kind: str  # "drop", "slow" or "fail"
+    kind: str  # "drop", "slow", "fail", "drip" or "echo"
     remaining: int
     methods: frozenset[str] | None = None
     path_prefix: str | None = None
@@ -1284,6 +1285,7 @@ class _FaultRule:
     headers: dict[str, str] | None = None
     seconds: float = 0.0
     after_processing: bool = False
+    offset: int = 0
 
     def matches(self, method: str, paths: Iterable[str]) -> bool:
         if self.remaining <= 0:
@@ -1292,8 +1294,13 @@ class _FaultRule:
             return False
         return self.path_prefix is None or any(p.startswith(self.path_prefix) for p in paths)
 
-    def response(self) -> _Response:
+    def response(self, request_headers: Any = None) -> _Response:
         headers = {"Content-Type": JSON_CONTENT_TYPE}
+        if self.kind == "echo":
+            # A proxy that quotes the request's Authorization header in its error message,
+            # after `offset` characters of its own.
+            said = "x" * self.offset + (request_headers.get("Authorization", "") if request_headers else "")
+            return _Response(self.status, go_json({"message": said}), headers)
         if self.body is None:
             try:
                 phrase = HTTPStatus(self.status).phrase
@@ -1379,6 +1386,21 @@ class _StandinRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def drip(self, response: _Response, seconds: float) -> None:
+        """Send the whole response (status line, headers, body) one byte every `seconds`."""
+        try:
+            phrase = HTTPStatus(response.status).phrase
+        except ValueError:
+            phrase = "Error"
+        head = [f"HTTP/1.1 {response.status} {phrase}"]
+        head += [f"{name}: {value}" for name, value in response.headers.items()]
+        head += [f"Content-Length: {len(response.body)}", "", ""]
+        raw = "\r\n".join(head).encode("latin-1") + response.body
+        for index in range(len(raw)):
+            self.wfile.write(raw[index:index + 1])
+            self.wfile.flush()
+            time.sleep(seconds)
 
     def drop(self) -> None:
         """Close the TCP connection without writing a single byte of response."""
@@ -1679,6 +1701,19 @@ class GrafanaStandin:
         self._faults.add(_FaultRule("slow", n, self._method_set(methods), path_prefix,
                                     seconds=seconds))
 
+    def drip_next(self, n: int, seconds: float, methods: Iterable[str] | None = None,
+                  path_prefix: str | None = None) -> None:
+        """Answer the next n matching requests one byte every ``seconds`` (a slow-drip server:
+        every byte comes well within a socket timeout, the whole answer takes long)."""
+        self._faults.add(_FaultRule("drip", n, self._method_set(methods), path_prefix, seconds=seconds))
+
+    def echo_next(self, n: int, status: int = 400, offset: int = 0, methods: Iterable[str] | None = None,
+                  path_prefix: str | None = None) -> None:
+        """Answer the next n matching requests with ``status`` and a JSON message quoting the
+        request's Authorization header after ``offset`` characters (a proxy that echoes it)."""
+        self._faults.add(_FaultRule("echo", n, self._method_set(methods), path_prefix, status=status,
+                                    offset=offset))
+
     def drop_next(self, n: int, path_prefix: str | None = None,
                   methods: Iterable[str] | None = None, after_processing: bool = False) -> None:
         """Close the connection of the next n matching requests without any response.
@@ -1726,15 +1761,18 @@ class GrafanaStandin:
             return handler.drop()
         if "slow" in faults:
             time.sleep(faults["slow"].seconds)
-        if "fail" in faults:
-            entry["fault"] = "fail"
-            response = faults["fail"].response()
+        if "fail" in faults or "echo" in faults:
+            entry["fault"] = "fail" if "fail" in faults else "echo"
+            response = faults[entry["fault"]].response(handler.headers)
         else:
             response = self._answer(handler.command, route_path, split.query, handler.headers, body)
         if drop is not None:
             entry["fault"] = "drop"
             return handler.drop()
         entry["status"] = response.status
+        if "drip" in faults:
+            entry["fault"] = entry["fault"] or "drip"
+            return handler.drip(response, faults["drip"].seconds)
         handler.send(response)
 
     def _answer(self, method: str, route_path: str | None, query: str, headers: Any,

@@ -3,8 +3,9 @@
 Prints, for each dashboard, its template variables and panels, one line each:
 ``OK``, ``EMPTY <expected metric path>`` or ``ERROR <Graphite's message>``, then
 one summary line. Exit status 1 on any ERROR (with --strict, on any EMPTY too);
-an unreachable or silent Graphite is one line and exit 1, like every other
-queuedash error. The evaluation itself is `queuedash.check.evaluate`.
+2 when it could not check (bad settings or definitions, an unreachable or silent
+Graphite, a server that is not graphite-web): one line, so a CI job can tell a
+broken dashboard from an outage. The evaluation itself is `queuedash.check.evaluate`.
 
 Also `queuedash discover`: the queues Graphite has metrics for, against the
 inventory.
@@ -17,7 +18,7 @@ import click
 from queuedash.check.discover import add_queues
 from queuedash.check.discover import discover as discover_queues
 from queuedash.check.evaluate import ALL, FOUND, OK, DashboardCheck, Summary, TimeRange, check_all
-from queuedash.cli.app import App, pass_app, plural
+from queuedash.cli.app import EXIT_COULD_NOT, App, exit_status, pass_app, plural
 from queuedash.compile.build import build_all
 from queuedash.errors import QueuedashError
 from queuedash.graphite.client import GraphiteClient
@@ -51,8 +52,9 @@ def summary_line(summary: Summary, url: str) -> str:
 
 
 @click.command()
-@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", metavar="URL",
-              help="graphite-web's base URL, e.g. http://graphite:8080.")
+@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", show_envvar=True,
+              metavar="URL", help="graphite-web's base URL, e.g. http://graphite:8080 (credentials for a login in "
+                                  "front of it: http://user:password@graphite:8080; never shown).")
 @click.option("--from", "from_", default="-1h", show_default=True, metavar="TIME",
               help="Start of the time range, as Graphite or Grafana write it (-1h, now-6h, -15m).")
 @click.option("--until", default="now", show_default=True, metavar="TIME", help="End of the time range.")
@@ -60,8 +62,10 @@ def summary_line(summary: Summary, url: str) -> str:
 @click.option("--only", metavar="NAME", help="Check only this dashboard (name or uid).")
 @click.option("--found-values", is_flag=True,
               help="Fill variables with every value Graphite finds for them ({a,b,c}) instead of their All (*).")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each answer.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="Seconds each request may take, the whole answer included.")
 @pass_app
+@exit_status(EXIT_COULD_NOT)
 def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, only: str | None,
           found_values: bool, timeout: float):
     """Evaluate every panel's queries against Graphite, as Grafana would.
@@ -73,7 +77,10 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
     and where it stops matching) or ERROR (Graphite refused the query). Repeated
     panels and rows are checked once per value of their variable.
 
-    Exit status 1 on any ERROR; with --strict, on any EMPTY too.
+    Exit status 0 when every panel is OK (EMPTY too, without --strict); 1 on
+    any ERROR (with --strict, on any EMPTY too); 2 when it could not check (a
+    mistake in the settings or definitions, Graphite unreachable, too slow, or
+    not graphite-web).
     """
     built = build_all(app.settings, only=only)
     client = GraphiteClient(graphite_url, timeout)
@@ -86,16 +93,18 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
     summary = Summary.of(results)
     line = summary_line(summary, client.url)
     if summary.failed(strict):
-        raise click.ClickException(line)
+        raise click.ClickException(line)  # exit status 1: the check ran, and failed
     click.echo(line)
 
 
 @click.command()
-@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", metavar="URL",
-              help="graphite-web's base URL, e.g. http://graphite:8080.")
+@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", show_envvar=True,
+              metavar="URL", help="graphite-web's base URL, e.g. http://graphite:8080 (credentials for a login in "
+                                  "front of it: http://user:password@graphite:8080; never shown).")
 @click.option("--write", "write_new", is_flag=True,
               help="Append the new queues to the settings file's `queues` (comments and order kept).")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for Graphite.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="Seconds each request may take, the whole answer included.")
 @pass_app
 def discover(app: App, graphite_url: str, write_new: bool, timeout: float):
     """List the queues Graphite has metrics for, against the inventory.

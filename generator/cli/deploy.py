@@ -14,21 +14,26 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from queuedash.cli.app import App
+from queuedash.cli.app import EXIT_COULD_NOT, EXIT_FAILED, EXIT_INTERRUPTED, App, exit_status
 from queuedash.compile.build import build_all
+from queuedash.compile.validate import shape_problems
 from queuedash.deploy import run
-from queuedash.deploy.apply import DEFAULT_JOBS, Outcome
+from queuedash.deploy.apply import DEFAULT_JOBS
 from queuedash.deploy.plan import ADDED, CONFLICT, DELETED, FAILED, STALE, UNCHANGED, UPDATED
-from queuedash.errors import InputError, QueuedashError
+from queuedash.errors import InputError
 from queuedash.files import json_files, read_json_object
 from queuedash.grafana.client import GrafanaClient, RetryPolicy
+from queuedash.grafana.errors import Interrupted
+from queuedash.identity import chosen
 from queuedash.grafana.credentials import Credentials, Redactor
 from queuedash.settings import apply_overrides
 
@@ -38,17 +43,17 @@ SUMMARY_ORDER = (ADDED, UPDATED, UNCHANGED, CONFLICT, FAILED)
 def common_options(command):
     """The options deploy and diff share: where Grafana is, how to talk to it, which dashboards."""
     options = [
-        click.option("--url", envvar="GRAFANA_URL", metavar="URL",
+        click.option("--url", envvar="GRAFANA_URL", show_envvar=True, metavar="URL",
                      help="Grafana's base URL, sub-path included (https://host/grafana). "
                           "Default: [grafana] url in the settings file."),
-        click.option("--org-id", envvar="GRAFANA_ORG_ID", type=click.IntRange(min=1), metavar="ID",
+        click.option("--org-id", envvar="GRAFANA_ORG_ID", show_envvar=True, type=click.IntRange(min=1), metavar="ID",
                      help="Send X-Grafana-Org-Id (only needed for a user in several organisations)."),
-        click.option("--ca-bundle", envvar="GRAFANA_CA_BUNDLE", type=click.Path(dir_okay=False), metavar="FILE",
+        click.option("--ca-bundle", envvar="GRAFANA_CA_BUNDLE", show_envvar=True, type=click.Path(dir_okay=False), metavar="FILE",
                      help="CA certificates (PEM) to verify Grafana's TLS certificate with."),
         click.option("--insecure", is_flag=True,
                      help="Do not verify Grafana's TLS certificate (warned about; for tests only)."),
-        click.option("--timeout", envvar="GRAFANA_TIMEOUT", type=click.FloatRange(min=0, min_open=True),
-                     metavar="SECONDS", help="Seconds to wait for each request (default 10)."),
+        click.option("--timeout", envvar="GRAFANA_TIMEOUT", show_envvar=True, type=click.FloatRange(min=0, min_open=True),
+                     metavar="SECONDS", help="Seconds each request may take, the whole answer included (default 10)."),
         click.option("--retries", type=click.IntRange(min=0), default=RetryPolicy.retries, show_default=True,
                      help="Retries of a request after a connection error, a timeout, 429, 502, 503 or 504."),
         click.option("--max-backoff", type=click.FloatRange(min=0), default=RetryPolicy.max_backoff,
@@ -160,12 +165,18 @@ class _EchoHandler(logging.Handler):
 def _read_folder(folder: Path, only: str | None) -> list[tuple[str, dict]]:
     files = json_files([folder])
     if only is not None:
-        files = [f for f in files if only in (f.stem, f.name)] or [f for f in files if _uid_in(f) == only]
+        names = {str(f): (f.stem, f.name) for f in files}
+        files = [f for f in files if str(f) in chosen(only, names)] or [f for f in files if _uid_in(f) == only]
         if not files:
             raise InputError(f"{folder}: no dashboard {only!r} (by file name or uid)")
     if not files:
         raise InputError(f"{folder}: no dashboard JSON files (*.json) in it")
-    return [(str(path), read_json_object(path)) for path in files]
+    found = [(str(path), read_json_object(path)) for path in files]
+    for where, data in found:
+        # What Grafana would store but could not show (panels that are not a list...).
+        for problem in shape_problems(data)[:1]:
+            raise InputError(f"{where}: {problem}")
+    return found
 
 
 def _uid_in(path: Path) -> str | None:
@@ -175,19 +186,10 @@ def _uid_in(path: Path) -> str | None:
         return None
 
 
-def _as_click_errors(command):
-    """Errors are one line and exit 1 (the group does the same), redacted once more on the
-    way out: the client already redacts, this covers any message built elsewhere."""
-
-    @functools.wraps(command)
-    def run(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except QueuedashError as exc:
-            redact = Redactor.for_credentials(Credentials.from_environment(os.environ))
-            raise click.ClickException(redact(str(exc))) from None
-
-    return run
+def _as_click_errors(command, status: int = EXIT_FAILED):
+    """Errors are one line (the group prints them, through the redacting output) and exit
+    with `status`."""
+    return exit_status(status)(command)
 
 
 def _progress(label: str, length: int):
@@ -216,7 +218,10 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     --prune: deleted; without, dashboards queuedash deployed before and no longer
     generates are listed as stale). A dashboard somebody changed in Grafana since
     queuedash deployed it is a conflict and is not written; --force overwrites it.
-    Exit status 1 when any dashboard failed or conflicted.
+    Exit status 0 when every dashboard is added, updated or unchanged; 1 when
+    any failed or conflicted, or nothing could be deployed (one line says why);
+    130 after Ctrl-C, which stops what has not started, lets the requests in
+    flight finish and prints the outcome of every dashboard touched.
 
     Credentials come from the environment only: GRAFANA_TOKEN (a service-account
     token, sent as Bearer), or GRAFANA_USER and GRAFANA_PASSWORD (Basic auth).
@@ -225,37 +230,61 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     if prune and connection.only:
         raise click.UsageError("--prune needs every dashboard: it cannot go with --only")
     with connection.logging():
-        outcomes = _run_deploy(connection, dry_run=dry_run, force=force, prune=prune)
-    for outcome in outcomes:
+        result = _run_deploy(connection, dry_run=dry_run, force=force, prune=prune)
+    for outcome in result.outcomes:
         line = f"{outcome.status:<10}{outcome.uid}  {outcome.title}"
         connection.echo(f"{line}  ({outcome.detail})" if outcome.detail else line)
         if show_diff and outcome.diff:
             connection.echo(outcome.diff.rstrip("\n"))
-    connection.echo(_summary(outcomes, dry_run=dry_run, prune=prune))
-    if any(outcome.status in (CONFLICT, FAILED) for outcome in outcomes):
+    connection.echo(_summary(result, dry_run=dry_run, prune=prune))
+    if result.interrupted:
+        connection.echo("Error: interrupted: the requests in flight finished, the outcome of each is above; "
+                        f"{result.not_started} not started", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    if any(outcome.status in (CONFLICT, FAILED) for outcome in result.outcomes):
         raise click.exceptions.Exit(1)
 
 
-def _run_deploy(connection: Connection, *, dry_run: bool, force: bool, prune: bool) -> list[Outcome]:
+def _run_deploy(connection: Connection, *, dry_run: bool, force: bool, prune: bool) -> run.DeployRun:
     dashboards = connection.dashboards()
-    with connection.connect() as client:
-        result = run.deploy(client, dashboards, connection.folder_chain(), jobs=connection.jobs,
-                            only=connection.only is not None, dry_run=dry_run, force=force, prune=prune,
-                            progress=_progress)
+    with connection.connect() as client, _stopping_on_ctrl_c(client):
+        try:
+            result = run.deploy(client, dashboards, connection.folder_chain(), jobs=connection.jobs,
+                                only=connection.only is not None, dry_run=dry_run, force=force, prune=prune,
+                                progress=_progress)
+        except Interrupted:  # stopped before any dashboard was touched (folders, the search)
+            raise KeyboardInterrupt from None
     for event in result.folders:
         if event.status != "exists" or event.detail:
             connection.echo(f"folder    {event.uid}  {event.title}  ({event.status}"
                             + (f"; {event.detail})" if event.detail else ")"))
-    return result.outcomes
+    return result
 
 
-def _summary(outcomes: list[Outcome], *, dry_run: bool, prune: bool) -> str:
-    counts = Counter(outcome.status for outcome in outcomes)
+@contextmanager
+def _stopping_on_ctrl_c(client: GrafanaClient):
+    """While deploying, Ctrl-C (SIGINT) stops the client instead of raising where the main
+    thread happens to be: nothing new starts, the requests in flight finish (each within
+    --timeout), and the outcomes are printed. Only the main thread can take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: client.stopping.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _summary(result: run.DeployRun, *, dry_run: bool, prune: bool) -> str:
+    counts = Counter(outcome.status for outcome in result.outcomes)
     parts = [f"{counts[status]} {status}" for status in SUMMARY_ORDER]
     if prune:
         parts.append(f"{counts[DELETED]} deleted")
     if counts[STALE]:
         parts.append(f"{counts[STALE]} stale")
+    if result.interrupted:
+        parts.append(f"{result.not_started} not started (interrupted)")
     head = "deploy (dry run, nothing written)" if dry_run else "deploy"
     return f"{head}: {', '.join(parts)}"
 
@@ -265,30 +294,44 @@ def _summary(outcomes: list[Outcome], *, dry_run: bool, prune: bool) -> str:
 @click.command()
 @common_options
 @click.pass_obj
-@_as_click_errors
+@exit_status(EXIT_COULD_NOT)
 def diff(app, **options):
     """Show how Grafana differs from the generated dashboards.
 
     A unified diff per dashboard, live (Grafana) -> generated, of normalized
     JSON (sorted keys, without id, version and queuedash's marker). Dashboards
-    queuedash deployed that are no longer generated are listed. Exit status 0
-    when nothing differs, 1 when something does: usable as a CI check. Writes
-    nothing.
+    queuedash deployed that are no longer generated are listed. Writes nothing.
+
+    Exit status, for a CI check: 0 when nothing differs, 1 when something
+    does, 2 when it could not check (bad settings or definitions, Grafana
+    unreachable, credentials refused, a dashboard that could not be read).
+
+    Credentials come from the environment only: GRAFANA_TOKEN, or GRAFANA_USER
+    and GRAFANA_PASSWORD (a Viewer is enough).
     """
     connection = Connection(app, **options)
     with connection.logging():
-        differing, only_in_grafana, total = _run_diff(connection)
-    noun = f"dashboard{'s' if total != 1 else ''}"
-    summary = f"diff: {differing} of {total} {noun} differ" if differing else f"diff: no differences in {total} {noun}"
+        differing, only_in_grafana, total, unreadable = _run_diff(connection)
+    compared = total - unreadable
+
+    def noun(count: int) -> str:
+        return f"dashboard{'s' if count != 1 else ''}"
+
+    summary = (f"diff: {differing} of {total} {noun(total)} differ" if differing
+               else f"diff: no differences in {compared} {noun(compared)}")
     if only_in_grafana:
         summary += f", {only_in_grafana} only in Grafana"
+    if unreadable:
+        summary += f", {unreadable} could not be read"
     connection.echo(summary, err=True)
+    if unreadable:
+        raise click.exceptions.Exit(EXIT_COULD_NOT)
     if differing or only_in_grafana:
         raise click.exceptions.Exit(1)
 
 
-def _run_diff(connection: Connection) -> tuple[int, int, int]:
-    """Prints the differences; returns (differing, only in Grafana, generated count)."""
+def _run_diff(connection: Connection) -> tuple[int, int, int, int]:
+    """Prints the differences; returns (differing, only in Grafana, generated count, unreadable)."""
     dashboards = connection.dashboards()
     with connection.connect(out_err=True) as client:
         result = run.diff(client, dashboards, connection.settings.grafana.folder.uid, jobs=connection.jobs,
@@ -299,4 +342,4 @@ def _run_diff(connection: Connection) -> tuple[int, int, int]:
         connection.echo(text)
     for uid, title in result.only_in_grafana:
         connection.echo(f"only in Grafana: {uid}  {title}  (deployed by queuedash, no longer generated)")
-    return result.differing, len(result.only_in_grafana), result.total
+    return len(result.differences), len(result.only_in_grafana), result.total, len(result.errors)

@@ -3,15 +3,18 @@ carry out a plan. The I/O half of deploy; `plan.py` is the deciding half.
 
 Work on dashboards runs on `jobs` threads over the client's one keep-alive
 session. One dashboard's failure never stops the others: it becomes a `failed`
-outcome. Results are data (`Outcome`, `FolderEvent`), returned in a stable
-order (by uid) whatever order the threads finish in; nothing here prints.
+outcome. Once the client is stopping (Ctrl-C), no dashboard starts: the ones in
+flight finish, the others are left out of the results. Results are data
+(`Outcome`, `FolderEvent`), returned in a stable order (by uid) whatever order
+the threads finish in; nothing here prints.
 
 Imports `client`, `errors` and `plan` of this package; never the model.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 
@@ -46,24 +49,46 @@ class FolderEvent:
 
 
 def run_parallel(items: Iterable[T], work: Callable[[T], R], jobs: int,
-                 on_done: Callable[[R], None] | None = None) -> list[R]:
+                 on_done: Callable[[R], None] | None = None, stop: threading.Event | None = None) -> list[R | None]:
     """`work` over `items` on `jobs` threads; results in the items' order. `on_done` is
-    called in the calling thread as each finishes (for a progress bar)."""
+    called in the calling thread as each finishes (for a progress bar).
+
+    Once `stop` is set, no item starts: those running finish, the others' results are
+    None. A KeyboardInterrupt in the calling thread cancels what has not started too,
+    and waits for what runs, before it goes on up.
+    """
     items = list(items)
     results: list[R | None] = [None] * len(items)
+    stopped = stop.is_set if stop is not None else (lambda: False)
     if jobs <= 1:
         for index, item in enumerate(items):
+            if stopped():
+                break
             results[index] = work(item)
             if on_done:
                 on_done(results[index])
-        return results  # type: ignore[return-value]
+        return results
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="queuedash-deploy") as pool:
         futures = {pool.submit(work, item): index for index, item in enumerate(items)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if on_done:
-                on_done(results[futures[future]])
-    return results  # type: ignore[return-value]
+        pending = set(futures)
+        try:
+            while pending:
+                # A short wait, so a stop is seen while long requests run.
+                done, pending = wait(pending, timeout=0.1 if stop is not None else None,
+                                     return_when=FIRST_COMPLETED)
+                for future in done:
+                    if future.cancelled():
+                        continue
+                    results[futures[future]] = future.result()
+                    if on_done:
+                        on_done(results[futures[future]])
+                if stopped():
+                    for future in pending:
+                        future.cancel()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return results
 
 
 # ----- folders ------------------------------------------------------------------------------
@@ -154,7 +179,8 @@ def read_live(client: GrafanaClient, uids: Iterable[str], *, jobs: int = DEFAULT
             return Reading(uid, error=f"cannot read it: {exc}")
         return Reading(uid, Live.from_answer(answer) if answer is not None else None)
 
-    return run_parallel(uids, read, jobs, on_done)
+    # Once the client is stopping, the dashboards not read yet are left out.
+    return [reading for reading in run_parallel(uids, read, jobs, on_done, stop=client.stopping) if reading]
 
 
 def leftover_uids(client: GrafanaClient, folder_uid: str, wanted: set[str]) -> list[str]:
@@ -172,7 +198,9 @@ def save_message(step: Step) -> str:
 
 def apply_plan(client: GrafanaClient, steps: list[Step], folder_uid: str, *, jobs: int = DEFAULT_JOBS,
                dry_run: bool = False, on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Carry the steps out; returns one outcome per step, sorted by uid."""
+    """Carry the steps out; returns one outcome per step, sorted by uid. Once the client
+    is stopping, writes not started are left out (nothing was done to them); steps that
+    write nothing still have their outcome."""
 
     def carry_out(step: Step) -> Outcome:
         if dry_run or not step.writes:
@@ -184,7 +212,12 @@ def apply_plan(client: GrafanaClient, steps: list[Step], folder_uid: str, *, job
         except errors.GrafanaError as exc:
             return Outcome(step.uid, step.title, FAILED, str(exc))
 
-    outcomes = run_parallel(steps, carry_out, jobs, on_done)
+    writing = [step for step in steps if step.writes and not dry_run]
+    outcomes = [carry_out(step) for step in steps if not (step.writes and not dry_run)]
+    if on_done:
+        for outcome in outcomes:
+            on_done(outcome)
+    outcomes += [o for o in run_parallel(writing, carry_out, jobs, on_done, stop=client.stopping) if o]
     return sorted(outcomes, key=lambda outcome: outcome.uid)
 
 

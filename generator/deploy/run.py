@@ -4,7 +4,9 @@
 `diff` reads and compares. Both take the dashboards as JSON (what `compile`
 built, or files read from disk) and a `GrafanaClient` that has passed its
 start checks; both return data (`DeployRun`, `DiffRun`) for the command line
-to print. Nothing here prints or builds.
+to print. A client told to stop (`client.stopping`, set by Ctrl-C) ends a deploy
+early: what was done is in the outcomes, the rest is counted as not started.
+Nothing here prints or builds.
 
 Imports `queuedash.grafana`, `queuedash.identity` and this package.
 """
@@ -63,6 +65,9 @@ class DeployRun:
     folders: list[FolderEvent]
     #: One per dashboard touched, sorted by uid.
     outcomes: list[Outcome]
+    #: Stopped by `client.stopping` (Ctrl-C): how many dashboards it never started.
+    interrupted: bool = False
+    not_started: int = 0
 
 
 def deploy(client: GrafanaClient, dashboards: list[dict], folders: list[tuple[str, str]], *,
@@ -85,13 +90,17 @@ def deploy(client: GrafanaClient, dashboards: list[dict], folders: list[tuple[st
     generated_uids, leftover_set = set(wanted), set(leftovers)
     live = {r.uid: r.live for r in readings if not r.error and r.uid in generated_uids}
     others = {r.uid: r.live for r in readings if not r.error and r.uid in leftover_set and r.live}
+    if client.stopping.is_set():  # interrupted while reading: nothing written
+        return DeployRun(events, [], interrupted=True, not_started=len(dashboards))
     steps = make_plan(dashboards, live, folder_uid, others=others, force=force, prune=prune)
     with progress("deploying", sum(step.writes for step in steps) if not dry_run else 0) as bar:
         outcomes = apply_plan(client, steps, folder_uid, jobs=jobs, dry_run=dry_run,
                               on_done=lambda outcome: bar.update(1))
     titles = {dashboard["uid"]: dashboard.get("title", "") for dashboard in dashboards}
     outcomes += [Outcome(r.uid, titles.get(r.uid, ""), FAILED, r.error) for r in unreadable]
-    return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid))
+    interrupted = client.stopping.is_set()
+    return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid), interrupted=interrupted,
+                     not_started=len(steps) - (len(outcomes) - len(unreadable)) if interrupted else 0)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ class GrafanaError(QueuedashError):
         self.attempts = attempts
 
 
+class Interrupted(GrafanaError):
+    """The client was told to stop (Ctrl-C): this request was not sent."""
+
+
 class GrafanaConfigError(GrafanaError):
     """The connection settings cannot work: a malformed URL, a missing CA bundle."""
 

@@ -1,0 +1,91 @@
+"""Ctrl-C stops a deploy: a real SIGINT to a real `queuedash deploy` process.
+
+The stand-in answers every save after 300 ms (a distant Grafana), so with `--jobs 4` most saves
+are still queued when the signal comes. Ctrl-C must cancel what has not started, let the requests
+in flight finish, print the outcome of every dashboard touched and the summary, and exit 130;
+before, every queued save still ran and only `Aborted!` was printed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grafana_standin import GrafanaStandin
+from queuedash.cli.main import cli
+
+DASHBOARDS = 24
+JOBS = 4
+QUEUEDASH = Path(sys.executable).parent / "queuedash"
+
+MANY = '''
+from queuedash.authoring.dashboard import dashboard
+from queuedash.authoring.layout import Row
+from queuedash.authoring.panels import Presets
+
+
+def build(settings):
+    return [dashboard(settings, name=f"d{index:02d}", title=f"Dashboard {index}", rows=[
+        Row("Numbers", [Presets(settings).stat("Answer", ["constantLine(42)"])]),
+    ]) for index in range(%d)]
+''' % DASHBOARDS
+
+
+@pytest.fixture
+def built(in_tmp):
+    (in_tmp / "dashboards").mkdir()
+    (in_tmp / "dashboards" / "many.py").write_text(textwrap.dedent(MANY))
+    (in_tmp / "queuedash.toml").write_text('queues = []\n')
+    result = CliRunner().invoke(cli, ["build", "--out", "built"])
+    assert result.exit_code == 0, result.output
+    return in_tmp / "built"
+
+
+def saves(standin) -> int:
+    return sum(1 for entry in standin.request_log
+               if entry["method"] == "POST" and entry["route_path"] == "/api/dashboards/db")
+
+
+def test_ctrl_c_stops_a_deploy_and_reports_what_it_did(built, in_tmp):
+    standin = GrafanaStandin().start()
+    standin.add_token("glsa_interrupt_test_token_0123456789", role="Admin")
+    standin.slow_next(10 ** 6, 0.3, methods="POST", path_prefix="/api/dashboards/db")
+    env = {**os.environ, "GRAFANA_URL": standin.url, "GRAFANA_TOKEN": "glsa_interrupt_test_token_0123456789"}
+    process = subprocess.Popen([str(QUEUEDASH), "deploy", "--from", str(built), "--jobs", str(JOBS)],
+                               cwd=in_tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while saves(standin) < JOBS and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert saves(standin) >= JOBS, "the deploy never started saving"
+        process.send_signal(signal.SIGINT)
+        at_signal = saves(standin)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        standin.stop()
+    assert not standin.errors
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+    added = [line for line in stdout.splitlines() if line.startswith("added ")]
+    sent = saves(standin)
+    # Every save that reached Grafana is reported, and is in Grafana; nothing new started after Ctrl-C
+    # but what was already on its way (at most one per job).
+    assert len(added) == sent == len(standin.dashboards())
+    assert at_signal <= sent <= at_signal + JOBS
+    assert sent < DASHBOARDS
+    assert stdout.splitlines()[-1] == (f"deploy: {sent} added, 0 updated, 0 unchanged, 0 conflict, 0 failed, "
+                                       f"{DASHBOARDS - sent} not started (interrupted)")
+    assert stderr.strip().splitlines()[-1] == (
+        "Error: interrupted: the requests in flight finished, the outcome of each is above; "
+        f"{DASHBOARDS - sent} not started")
