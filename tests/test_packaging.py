@@ -100,7 +100,7 @@ def test_every_command_works_outside_the_repository(cli_venv, wheel, tmp_path, g
 
     built = run([queuedash, "build"], cwd=project)
     files = sorted(p.name for p in (project / "build" / "dashboards").iterdir())
-    assert files == ["queuedash-broker.json", "queuedash-overview.json", "queuedash-queue-alpha.json",
+    assert files == [".queuedash-output", "queuedash-broker.json", "queuedash-overview.json", "queuedash-queue-alpha.json",
                      "queuedash-queue-reports-daily-7c97647d.json", "queuedash-tasks.json", "queuedash-workers.json"]
     assert "built 6 dashboards" in built.stdout
     runbook = json.loads((project / "build" / "dashboards" / "queuedash-queue-alpha.json").read_text())

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from queuedash.errors import DefinitionError, QueuedashError, SettingsError
-from queuedash.files import replace_folder, write_files
+from queuedash.files import add_to_folder, replace_folder
 from queuedash.authoring.model import Dashboard
 from queuedash.settings import Settings
 from queuedash.compile.validate import problems
@@ -210,7 +210,8 @@ def write(built: list[Built], out: Path, *, replace_all: bool = True) -> list[Pa
     """Write the dashboards into `out`, all or nothing.
 
     With `replace_all` the folder ends up holding exactly these files (stale
-    dashboards disappear); otherwise only these files are replaced.
+    dashboards disappear); otherwise only these files are replaced. Either way
+    a folder holding files queuedash did not write is refused (`files`).
     """
     texts = {item.filename: item.text for item in built}
-    return replace_folder(out, texts) if replace_all else write_files(out, texts)
+    return replace_folder(out, texts) if replace_all else add_to_folder(out, texts)
