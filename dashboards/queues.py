@@ -8,13 +8,13 @@ point `runbook_template` at a template of its own.
 
 from queuedash.authoring import health, text
 from queuedash.authoring.dashboard import dashboard
-from queuedash.errors import DefinitionError
+from queuedash.errors import DefinitionError, SettingsError
 from queuedash.authoring.layout import Row
 from queuedash.naming.metrics import ANY, TASK_STATES, Pattern
 from queuedash.authoring.model import link, threshold_steps
 from queuedash.authoring.panels import Presets
 from queuedash.authoring.queries import BrokerQueries, TaskQueries, call, quote
-from queuedash.settings import ZERO_CONDITIONS
+from queuedash.settings import ZERO_CONDITIONS, toml_key
 from queuedash.authoring.variables import task_of_queue
 
 
@@ -47,12 +47,19 @@ def context(settings, queue) -> dict:
 
 
 class QueueText:
-    """Renders the queue's templates; an error names the template, line and queue."""
+    """Renders the queue's templates; an error names the template, line and queue.
+
+    URLs from the settings (`runbook_url`, link `url`s) are templates too; the
+    runbook URL is rendered first, so templates see it rendered."""
 
     def __init__(self, settings, queue):
         self.settings = settings
         self.queue = queue
+        #: The queue's table in the settings file, for messages: queue."reports.daily".
+        self.key = f"queue.{toml_key(queue.name)}"
         self.context = context(settings, queue)
+        if queue.runbook_url:
+            self.context["queue"]["runbook_url"] = self.url(queue.runbook_url, f"{self.key}.runbook_url")
 
     def render(self, template, **extra):
         try:
@@ -60,19 +67,22 @@ class QueueText:
         except DefinitionError as exc:
             raise DefinitionError(f"{exc} (queue {self.queue.name!r})") from None
 
+    def url(self, source, name):
+        """A URL from the settings, rendered; its mistake is the settings file's."""
+        try:
+            return text.render_string(source, name, **self.context)
+        except DefinitionError as exc:
+            raise SettingsError(f"{self.settings.where}: {exc}") from None
+
     def panel(self, name):
         return self.render("queue-panel.md.j2", panel=name)
 
     def links(self):
         links = []
         if self.queue.runbook_url:
-            links.append(link("Runbook", self.queue.runbook_url))
+            links.append(link("Runbook", self.context["queue"]["runbook_url"]))
         for index, item in enumerate(self.queue.links):
-            try:
-                url = text.render_string(item.url, f"queue.{self.queue.name}.links[{index}].url", **self.context)
-            except DefinitionError as exc:
-                raise DefinitionError(f"{exc} (queue {self.queue.name!r})") from None
-            links.append(link(item.title, url))
+            links.append(link(item.title, self.url(item.url, f"{self.key}.links[{index}].url")))
         return links
 
 

@@ -111,7 +111,8 @@ def test_a_definition_that_raises_names_file_and_dashboard_and_keeps_the_previou
     define(project, "broken", "Broken", body="def build(settings):\n    return 1 / 0\n")
     result = runner.invoke(cli, ["build"])
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: dashboards/broken.py: dashboard 'broken': ZeroDivisionError: division by zero"
+    assert result.output.strip() == ("Error: dashboards/broken.py:2: dashboard 'broken': ZeroDivisionError: "
+                                     "division by zero (--debug shows the traceback)")
     assert "Traceback" not in result.output
     assert dashboard_files(project / "build" / "dashboards") == ["queuedash-answer.json"]
     assert (project / "build" / "dashboards" / "queuedash-answer.json").read_text() == before
@@ -122,7 +123,7 @@ def test_a_definition_that_fails_to_import_is_named(runner, project):
     define(project, "syntax", "x", body="def build(settings)\n    pass\n")
     result = runner.invoke(cli, ["build"])
     assert result.exit_code == 1
-    assert "dashboards/syntax.py: cannot load the definition: SyntaxError" in result.output
+    assert "Error: dashboards/syntax.py:1: cannot load the definition: SyntaxError: expected ':'" in result.output
 
 
 def test_a_duplicate_uid_is_an_error(runner, project):

@@ -248,7 +248,11 @@ def test_command_line_up_and_down(tmp_path):
         assert f"http://127.0.0.1:{web}" in up.stdout
         assert len(pids) == 3 and not all_gone(pids)
         assert http_request(f"http://127.0.0.1:{web}/metrics/find?query=*")[0] == 200
-        assert f"CARBON_PORT={carbon}" in (tmp_path / "env.sh").read_text()
+        env_sh = (tmp_path / "env.sh").read_text()
+        assert f"CARBON_PORT={carbon}" in env_sh
+        # The names queuedash reads: `check` and `discover` need no --graphite, the agent finds StatsD.
+        assert f"QUEUEDASH_GRAPHITE_URL=http://127.0.0.1:{web}" in env_sh
+        assert f"QUEUEDASH_STATSD_HOST=127.0.0.1 QUEUEDASH_STATSD_PORT={statsd_port}" in env_sh
         again = subprocess.run([*cli, "up", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
         assert again.returncode == 1 and "already running" in again.stderr
     finally:

@@ -86,7 +86,9 @@ def list_(app: App):
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @pass_app
 def validate(app: App, paths: tuple[Path, ...]):
-    """Lint dashboards: the definitions' output, or the JSON files given.
+    """Lint dashboards: the definitions' output, or the JSON files given
+    (a folder: every *.json in it and its subfolders, so the --provisioning
+    output too).
 
     Checks schemaVersion 39, panel types (timeseries, stat, table, row),
     datasource references, thresholds, ids, grid placement, and every Graphite
@@ -94,9 +96,9 @@ def validate(app: App, paths: tuple[Path, ...]):
     exist and a matching targetFull. Exit 1 if anything is wrong.
     """
     if paths:
-        files = json_files(paths)
+        files = json_files(paths, recursive=True)
         if not files:
-            raise QueuedashError(f"no JSON files in {', '.join(map(str, paths))}")
+            raise QueuedashError(f"no JSON files in {', '.join(map(str, paths))} (nor in its subfolders)")
         checked = [(str(p), read_json_object(p)) for p in files]
     else:
         checked = [(f"{b.source}: dashboard {b.name!r}", b.data) for b in build_all(app.settings, lint=False)]

@@ -92,10 +92,14 @@ _CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")  # what str.spli
               help="StatsD Graphite namespace: legacy (stats_counts.*) or modern (stats.counters.*).")
 @click.option("--prefix", envvar="QUEUEDASH_PREFIX", show_envvar=True, metavar="PREFIX",
               help="StatsD key prefix the dashboards query (default: celery; the agent's own --prefix must match).")
+@click.option("--definition-timeout", envvar="QUEUEDASH_DEFINITION_TIMEOUT", show_envvar=True, metavar="SECONDS",
+              type=click.FloatRange(min=0, min_open=True),
+              help="Stop a definition that has not finished after this many seconds "
+                   "(default: definition_timeout in the settings file, else 60).")
 @click.option("--debug", is_flag=True, help="Show the traceback behind an error (a definition that raises).")
 @click.version_option(package_name="queuedash")
 @click.pass_context
-def cli(ctx, config, definitions, datasource_uid, namespace, prefix, debug):
+def cli(ctx, config, definitions, datasource_uid, namespace, prefix, definition_timeout, debug):
     """Grafana dashboards for Celery task queues, as code.
 
     Definitions in dashboards/ compile to Grafana dashboard JSON over Graphite
@@ -106,6 +110,7 @@ def cli(ctx, config, definitions, datasource_uid, namespace, prefix, debug):
         "datasource.uid": datasource_uid,
         "naming.namespace": namespace,
         "naming.prefix": prefix,
+        "definition_timeout": definition_timeout,
     }, debug=debug)
 
 

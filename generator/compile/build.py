@@ -3,12 +3,16 @@
 A definition is a Python file in the definitions folder with a function
 ``build(settings)`` returning one `model.Dashboard` or a list of them. Every
 failure (the file raises, returns something else, a duplicate uid, an empty
-title, a lint problem) is a `DefinitionError` naming the file and dashboard.
+title, a lint problem) is a `DefinitionError` naming the file and dashboard;
+an exception of the definition's own also names the line of the file it came
+through, and is the error's cause (what `--debug` shows). A definition that
+has not finished after `settings.definition_timeout` seconds is stopped
+(`timelimit`).
 
 Writing is all or nothing (`queuedash.files`): a failed build leaves the
 previous one as it was.
 
-Imports `errors`, `model`, `settings`, `validate`.
+Imports `errors`, `files`, `identity`, `model`, `settings`, `timelimit`, `validate`.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from pathlib import Path
 
 from queuedash.errors import DefinitionError, QueuedashError, SettingsError
 from queuedash.files import add_to_folder, replace_folder
+from queuedash.identity import chosen
 from queuedash.authoring.model import Dashboard
 from queuedash.settings import Settings
+from queuedash.compile.timelimit import OutOfTime, time_limit
 from queuedash.compile.validate import problems
 
 
@@ -87,28 +93,58 @@ def _load(path: Path):
     name = f"queuedash_definitions.{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file: any exception is their mistake to see
-        raise DefinitionError(f"{_display(path)}: cannot load the definition: {_describe(exc)}") from None
+    spec.loader.exec_module(module)
     if not callable(getattr(module, "build", None)):
         raise DefinitionError(f"{_display(path)}: defines no build(settings) function")
     return module
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"{type(exc).__name__}: {exc.msg}"
     text = str(exc)
     if isinstance(exc, QueuedashError):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _line_in(path: Path, exc: BaseException) -> int | None:
+    """The line of the definition file the exception came through (the deepest one)."""
+    if isinstance(exc, SyntaxError) and exc.filename and _same_file(exc.filename, path):
+        return exc.lineno
+    line, frame = None, exc.__traceback__
+    while frame is not None:
+        if _same_file(frame.tb_frame.f_code.co_filename, path):
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line
+
+
+def _same_file(filename: str, path: Path) -> bool:
+    return filename == str(path) or Path(filename).resolve() == path.resolve()
+
+
 def _dashboards_of(path: Path, settings: Settings) -> list[Dashboard]:
-    module = _load(path)
+    """Load the definition and call its build(); both within the time limit."""
+    stage = "cannot load the definition"
     try:
-        result = module.build(settings)
-    except Exception as exc:
-        raise DefinitionError(f"{_display(path)}: dashboard {path.stem!r}: {_describe(exc)}") from None
+        with time_limit(settings.definition_timeout):
+            module = _load(path)
+            stage = f"dashboard {path.stem!r}"
+            result = module.build(settings)
+    except QueuedashError as exc:
+        # A settings mistake the definition found is the settings file's (its message says so).
+        if isinstance(exc, SettingsError) or str(exc).startswith(_display(path)):
+            raise
+        raise DefinitionError(f"{_display(path)}: {stage}: {exc}") from exc
+    except OutOfTime as exc:
+        raise DefinitionError(
+            f"{_where(path, exc)}: {stage}: did not finish within {settings.definition_timeout:g} s "
+            "(stopped at this line; raise the limit with --definition-timeout, "
+            "QUEUEDASH_DEFINITION_TIMEOUT or definition_timeout in the settings)") from exc
+    except (Exception, SystemExit) as exc:  # a user's file: any exception is their mistake to see
+        raise DefinitionError(f"{_where(path, exc)}: {stage}: {_describe(exc)} (--debug shows the traceback)") \
+            from exc
     items = result if isinstance(result, (list, tuple)) else [result]
     for item in items:
         if not isinstance(item, Dashboard):
@@ -116,6 +152,12 @@ def _dashboards_of(path: Path, settings: Settings) -> list[Dashboard]:
                 f"{_display(path)}: build() must return queuedash.authoring.model.Dashboard objects, got {type(item).__name__}"
             )
     return list(items)
+
+
+def _where(path: Path, exc: BaseException) -> str:
+    """`file:line` when the exception came through a line of the file, else the file."""
+    line = _line_in(path, exc)
+    return f"{_display(path)}:{line}" if line else _display(path)
 
 
 def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True) -> Built:
@@ -149,11 +191,11 @@ def build_all(settings: Settings, only: str | None = None, lint: bool = True) ->
     _check_zero_metrics(settings, built)
     built.sort(key=lambda b: b.name)
     if only is not None:
-        chosen = [b for b in built if only in (b.name, b.uid)]
-        if not chosen:
+        keys = chosen(only, {b.name: (b.name, b.uid) for b in built})
+        if not keys:
             names = ", ".join(b.name for b in built)
             raise DefinitionError(f"no dashboard named {only!r} (there are: {names})")
-        return chosen
+        return [b for b in built if b.name in keys]
     return built
 
 
