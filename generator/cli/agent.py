@@ -119,7 +119,7 @@ def _load_app(spec: str | None, broker_url: str):
 
     try:
         app = symbol_by_name(spec.replace(":", ".", 1) if ":" in spec else spec)
-    except (ImportError, AttributeError, ValueError) as exc:
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:  # TypeError: a relative name such as "."
         raise click.BadParameter(f"cannot import {spec!r}: {exc}", param_hint="--app") from None
     if not hasattr(app, "conf") or not hasattr(app, "events"):
         raise click.BadParameter(f"{spec!r} is not a Celery app", param_hint="--app")

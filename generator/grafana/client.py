@@ -63,7 +63,8 @@ class RetryPolicy:
 
     def wait(self, retry: int) -> float:
         """Seconds before retry number `retry` (1-based)."""
-        ceiling = min(self.max_backoff, self.backoff * 2 ** (retry - 1))
+        # The doubling stops mattering long before 2**1023 overflows a float (--retries 99999).
+        ceiling = min(self.max_backoff, self.backoff * 2.0 ** min(retry - 1, 64))
         return ceiling * random.uniform(0.5, 1.0)
 
     def wait_after(self, retry_after: str | None, retry: int) -> float:
