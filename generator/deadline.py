@@ -86,11 +86,15 @@ class _Watchdog:
 
     def watch(self, deadline: _Deadline) -> None:
         with self._condition:
+            earliest = not self._heap or deadline.at < self._heap[0][0]
             heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="queuedash-deadline", daemon=True)
                 self._thread.start()
-            self._condition.notify()
+            elif earliest:
+                # Only a deadline before all the others changes how long the thread waits: with
+                # one timeout for every request, that is rare, and the thread sleeps through.
+                self._condition.notify()
 
     def _run(self) -> None:
         while True:
