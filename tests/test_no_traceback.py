@@ -29,7 +29,7 @@ from queuedash.cli.main import cli
 from queuedash.compile.validate import problems
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = int(os.environ.get("NO_TRACEBACK_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("NO_TRACEBACK_EXAMPLES", "40"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=os.environ.get("NO_TRACEBACK_RANDOM") != "1",
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large])
