@@ -21,6 +21,7 @@ validate: dashboards
 test: $(INSTALLED) stack-install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# `queuedash build` end to end, as it is and as it was (benchmarks/baseline_build.py), 10 to 1,000 queues.
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py
 

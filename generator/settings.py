@@ -5,7 +5,8 @@ variables, `QUEUEDASH_*`), then the TOML settings file, then the defaults here.
 The file is read with `tomllib`; an unknown key, a wrong type or a bad value is
 a `SettingsError` naming the key and the file.
 
-Imports `errors` and `metrics` (the naming scheme is part of the settings).
+Imports `errors`, `identity`, `project` and `metrics` (the naming scheme is part
+of the settings).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from queuedash.errors import NamingError, SettingsError
 from queuedash.identity import is_valid_uid
 from queuedash.naming.metrics import Naming, escape
+from queuedash.project import is_valid_project_id
 
 DEFAULT_SETTINGS_FILE = "queuedash.toml"
 #: Seconds a definition may run before the build stops it (a loop that never ends).
@@ -69,6 +71,10 @@ class Folder:
     title: str = "Celery queues"
 
 
+#: How deploy may talk to Grafana: chosen from `GET /apis`, or one path forced.
+API_CHOICES = ("auto", "legacy", "apis")
+
+
 @dataclass(frozen=True)
 class GrafanaSettings:
     """Where dashboards go. Credentials are never read from the file: they come
@@ -82,6 +88,11 @@ class GrafanaSettings:
     folder: Folder = field(default_factory=Folder)
     #: Folders above `folder`, outermost first (Grafana's nested folders).
     parents: tuple[Folder, ...] = ()
+    #: The project id deploy records in each dashboard's marker ("" = derived from git,
+    #: queuedash.project).
+    project: str = ""
+    #: Which API deploy uses: "auto" (from GET /apis), "legacy" or "apis".
+    api: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -419,6 +430,13 @@ def _grafana(reader: _Reader) -> GrafanaSettings:
     timeout = float(reader.get("timeout", (int, float), defaults.timeout))
     if timeout <= 0:
         reader.fail("timeout", "must be positive")
+    project = reader.get("project", str, "")
+    if project and not is_valid_project_id(project):
+        reader.fail("project", f"{project!r}: use 1-120 characters of letters, digits and . _ : / @ + -, "
+                               "starting with a letter or digit")
+    api = reader.get("api", str, defaults.api)
+    if api not in API_CHOICES:
+        reader.fail("api", f"must be one of {', '.join(API_CHOICES)}, got {api!r}")
     settings = GrafanaSettings(
         url=reader.get("url", str, ""),
         org_id=org_id,
@@ -427,6 +445,8 @@ def _grafana(reader: _Reader) -> GrafanaSettings:
         timeout=timeout,
         folder=folder,
         parents=tuple(parents),
+        project=project,
+        api=api,
     )
     for key in ("token", "password", "user", "api_key"):
         if key in reader.table:
@@ -569,6 +589,8 @@ _OVERRIDES = {
     "grafana.verify_tls": ("grafana", "verify_tls"),
     "grafana.ca_bundle": ("grafana", "ca_bundle"),
     "grafana.timeout": ("grafana", "timeout"),
+    "grafana.project": ("grafana", "project"),
+    "grafana.api": ("grafana", "api"),
     "naming.namespace": ("naming", "namespace"),
     "naming.prefix": ("naming", "prefix"),
     "naming.root": ("naming", "root"),

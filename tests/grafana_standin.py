@@ -3,18 +3,23 @@
 Grafana cannot be installed where the tests run, so the deploy client is tested against this
 server. It follows /work/shared/grafana/contract.md (cited below as "§n"): authentication (§2),
 ``POST /api/dashboards/db`` step by step (§3.2-3.5), dashboard GET/DELETE (§4), folders (§5),
-search (§6), health, org and data sources (§7), version differences (§11), checklist (§12).
+search (§6), health, org and data sources (§7), version differences (§11), checklist (§12), and
+what Grafana 12 and 13 changed (§11a): dynamic dashboards (schema v2) that the legacy GET
+answers with 406, 409 for stale saves, versions that are generations, a search index that lags
+writes. The Kubernetes-style /apis API (discovery, dashboards and folders) is
+``standin_apis.py``; both share the state kept here.
 
 What lives here, top to bottom:
   * JSON encoding like Go's ``encoding/json`` and the four error-body families of §1.2
-  * ``VersionRules``: which behaviour the configured Grafana version has (§11)
+  * ``VersionRules``: which behaviour the configured Grafana version has (§11, §11a)
   * ``slugify`` (§3.5), Go/Grafana duration parsing (§3.2 step 5), uid generation (§3.6)
   * state records: dashboards, folders, data sources, orgs, identities
   * ``_GrafanaApi``: routing, authentication and the route handlers (pure logic, no sockets)
   * HTTP plumbing: fault injection plan, request handler, threaded server
   * ``GrafanaStandin``: the public object tests use (start/stop, seeding, inspection, faults)
 
-Standard library only. All state is guarded by one lock; handlers run under it.
+Standard library only. All state is guarded by one lock; handlers run under it (an added
+``latency`` is waited outside it, as a network round trip would be).
 """
 
 from __future__ import annotations
@@ -211,6 +216,50 @@ class VersionRules:
     def search_hits_have_is_deleted(self) -> bool:
         return self.major >= 11  # §6.2: isDeleted is "newer" (soft delete, 11.x)
 
+    # ----- Grafana 12 and 13 (§11a) -----
+
+    @property
+    def apis_groups(self) -> dict[str, tuple[str, ...]] | None:
+        """What GET /apis lists (group -> versions, preferred first); None: no /apis at all.
+        The 11.x entry (experimental v0alpha1 only) is UNVERIFIED; 12 and 13 per §11a."""
+        if self.major < 11:
+            return None
+        if self.major == 11:
+            return {"dashboard.grafana.app": ("v0alpha1",), "folder.grafana.app": ("v0alpha1",)}
+        if self.major == 12:
+            return {"dashboard.grafana.app": ("v1beta1", "v0alpha1", "v2alpha1", "v2beta1"),
+                    "folder.grafana.app": ("v1beta1",)}
+        return {"dashboard.grafana.app": ("v1", "v0alpha1", "v1beta1", "v2", "v2alpha1", "v2beta1"),
+                "folder.grafana.app": ("v1", "v1beta1")}
+
+    @property
+    def generation_versions(self) -> bool:
+        """13.x stores every save through k8s storage: `version` is metadata.generation, which
+        moves only when the spec (or the folder) changes (§11a; unified apistore prepare.go)."""
+        return self.major >= 13
+
+    @property
+    def legacy_conflict_status(self) -> int:
+        """A stale `version` on POST /api/dashboards/db: 412 version-mismatch, or, from the
+        newer k8s save handler (G#122027, release UNVERIFIED; modelled from 13.0), 409."""
+        return 409 if self.major >= 13 else 412
+
+    @property
+    def meta_has_api_version(self) -> bool:
+        return self.major >= 12  # §11a: meta.apiVersion in 12.x/13.x GET responses
+
+    @property
+    def ui_saves_v2(self) -> bool:
+        return self.major >= 13  # §11a: dynamic dashboards are the default from 13.0
+
+    @property
+    def v2_version(self) -> str:
+        return "v2" if self.major >= 13 else "v2beta1"  # v2 is GA in 13.0 (G#120748)
+
+    @property
+    def has_size_limit(self) -> bool:
+        return self.major >= 12  # §3.2: 413 "Dashboard is too large" in the k8s storage era
+
 
 # ---------------------------------------------------------------------------------------------
 # Slugs (§3.5), durations (§3.2 step 5), uids (§3.6), time
@@ -342,6 +391,16 @@ class _Dashboard:
     plugin_id: str = ""
     provisioned: bool = False
     provisioned_external_id: str = ""
+    #: The API version it is stored in (§11a): "v0alpha1" through /api, the /apis version it
+    #: was saved at, "v2..." for a dynamic dashboard a person saved.
+    stored_version: str = "v0alpha1"
+    #: The k8s view (§11a): resourceVersion (moves on every write), metadata.uid, annotations
+    #: kept as sent (grafana.app/message and anything else); who wrote it, as k8s names them.
+    resource_version: int = 0
+    k8s_uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    annotations: dict = field(default_factory=dict)
+    created_by_id: str = ""
+    updated_by_id: str = ""
 
     @property
     def slug(self) -> str:
@@ -354,6 +413,8 @@ class _Dashboard:
             "data": copy.deepcopy(self.data), "tags": list(self.tags), "plugin_id": self.plugin_id,
             "provisioned": self.provisioned, "created": self.created, "updated": self.updated,
             "created_by": self.created_by, "updated_by": self.updated_by,
+            "stored_version": self.stored_version, "resource_version": self.resource_version,
+            "annotations": dict(self.annotations),
         }
 
 
@@ -369,6 +430,8 @@ class _Folder:
     created_by: str
     updated_by: str
     description: str = ""
+    resource_version: int = 0
+    k8s_uid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def slug(self) -> str:
@@ -458,6 +521,15 @@ class _Identity:
     def has_role(self, role: str) -> bool:
         return self.role is not None and ROLE_RANK[self.role] >= ROLE_RANK[role]
 
+    @property
+    def typed_uid(self) -> str:
+        """How k8s annotations name the caller (grafana.app/updatedBy, §11a)."""
+        return {"token": "service-account", "user": "user"}.get(self.kind, "anonymous") + ":" + self.login
+
+
+def typed_user(login: str) -> str:
+    return f"user:{login}"
+
 
 @dataclass
 class _DashboardModel:
@@ -491,6 +563,11 @@ class _DashboardModel:
             title=title,
             tags=_string_tags(data.get("tags")),
         )
+
+
+def _content(data: dict) -> dict:
+    """A dashboard's JSON without what the server writes into it (id, uid, version)."""
+    return {key: value for key, value in data.items() if key not in ("id", "uid", "version")}
 
 
 def _string_tags(raw: Any) -> list[str]:
@@ -601,8 +678,26 @@ class _GrafanaApi:
     """Grafana's behaviour as functions of (request, state). Callers hold the state lock."""
 
     def __init__(self, rules: VersionRules, min_refresh_interval: str, quota: int | None,
-                 sub_path: str, anonymous_role: str | None, datasource_min_role: str):
+                 sub_path: str, anonymous_role: str | None, datasource_min_role: str, *,
+                 search_lag: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                 save_conflict_status: int | None = None, reject_updates_409: bool = False,
+                 legacy_get_converts_v2: bool = False, max_dashboard_bytes: int | None = None):
         self.rules = rules
+        # §11a switches: seconds the search index lags writes (0: search reads the rows), the
+        # status of a stale legacy save (409 or 412), G#130334 (every legacy write to an existing
+        # dashboard answers 409), a newer legacy GET that converts v2 instead of answering 406
+        # (UNVERIFIED), and the size above which a save is 413.
+        self.search_lag = search_lag
+        self.clock = clock
+        self.save_conflict_status = save_conflict_status or rules.legacy_conflict_status
+        self.reject_updates_409 = reject_updates_409
+        self.legacy_get_converts_v2 = legacy_get_converts_v2
+        self.max_dashboard_bytes = max_dashboard_bytes
+        self._resource_version = 0
+        # Search index events per org: (time, uid, a copy of the row or None for "gone").
+        self._index_events: dict[int, list[tuple[float, str, "_Dashboard | _Folder | None"]]] = {}
+        from standin_apis import KubernetesApi  # the /apis half; imported here, as it imports us
+        self.k8s = KubernetesApi(self)
         self.min_refresh_interval = min_refresh_interval
         self.quota = quota
         self.sub_path = sub_path
@@ -622,6 +717,37 @@ class _GrafanaApi:
         if org_id not in self.orgs:
             self.orgs[org_id] = _Org(org_id, f"Org {org_id}")
         return self.orgs[org_id]
+
+    def next_resource_version(self) -> int:
+        """k8s resourceVersion: one counter for every write (§11a), like a storage revision."""
+        self._resource_version += 1
+        return self._resource_version
+
+    # ----- the search index (§11a: search lags writes) ---------------------------------------
+
+    def index(self, org: _Org, row: "_Dashboard | _Folder") -> None:
+        """Record a row as it is now; search sees it `search_lag` seconds later."""
+        if not self.search_lag:
+            return  # search reads the rows themselves
+        entry = copy.copy(row)  # search reads ids, uids, titles, tags and parents only
+        if isinstance(entry, _Dashboard):
+            entry.tags = list(row.tags)
+        self._index_events.setdefault(org.id, []).append((self.clock(), row.uid, entry))
+
+    def unindex(self, org: _Org, uid: str) -> None:
+        if self.search_lag:
+            self._index_events.setdefault(org.id, []).append((self.clock(), uid, None))
+
+    def search_rows(self, org: _Org) -> list:
+        """What search sees: the rows themselves, or the index as it was `search_lag` ago."""
+        if not self.search_lag:
+            return org.rows()
+        cutoff = self.clock() - self.search_lag
+        seen: dict[str, _Dashboard | _Folder | None] = {}
+        for when, uid, entry in self._index_events.get(org.id, []):
+            if when <= cutoff:
+                seen[uid] = entry
+        return sorted((entry for entry in seen.values() if entry is not None), key=lambda e: e.id)
 
     def allocate_row_id(self) -> int:
         row_id, self._next_row_id = self._next_row_id, self._next_row_id + 1
@@ -652,6 +778,9 @@ class _GrafanaApi:
                body: bytes) -> _Response:
         if route_path == "/healthz":
             return _Response(200, b"Ok", {"Content-Type": "text/plain; charset=utf-8"})
+        if route_path is not None and (route_path == "/apis" or route_path.startswith("/apis/")):
+            if self.rules.apis_groups is not None:
+                return self.k8s.handle(method, route_path, query, headers, body)
         route, params = self._match_route(method, route_path)
         if route is None:
             return self._not_found(route_path)
@@ -771,8 +900,12 @@ class _GrafanaApi:
             self._check_dashboard_quota(org)
         self._apply_min_refresh_interval(data)  # step 5
         self._validate_basic_properties(model, command.get("message", ""))  # step 6a-f
+        self.check_size(request.body, legacy=True)
         folder_uid = self._target_folder_uid(org, command)  # step 6g
-        existing = self._resolve_existing(org, model, overwrite)  # step 7
+        existing = self._resolve_existing(org, model, overwrite, self.save_conflict_status)  # step 7
+        if existing is not None and self.reject_updates_409:
+            # G#130334 (13.x, dashboards migrated from 12.x): every write to an existing one.
+            raise legacy_error(409, "requested RV does not match current RV", with_trace=True)
         if self.rules.unique_titles:  # step 8
             existing = self._claim_unique_title(org, model, folder_uid, overwrite, existing)
         if existing is not None and existing.provisioned:  # step 9
@@ -780,8 +913,20 @@ class _GrafanaApi:
         if not request.identity.has_role("Editor"):  # step 10
             raise legacy_error(403, "Access denied to save dashboard", with_trace=True)
         dashboard = self.store_dashboard(org, model, data, folder_uid, existing,
-                                         request.identity.login)  # step 11
+                                         request.identity.login, request.identity.typed_uid,
+                                         message=command.get("message", ""))  # step 11
         return json_response(200, self._save_response_body(dashboard))  # step 12
+
+    def check_size(self, body: bytes, legacy: bool) -> None:
+        """§3.2 / §11a: 413 "Dashboard is too large, max is N MB" (k8s storage era)."""
+        if self.max_dashboard_bytes is None or not self.rules.has_size_limit:
+            return
+        if len(body) > self.max_dashboard_bytes:
+            message = f"Dashboard is too large, max is {self.max_dashboard_bytes / 2 ** 20:g} MB"
+            if legacy:
+                raise legacy_error(413, message, with_trace=True)
+            from standin_apis import k8s_status
+            raise k8s_status(413, "RequestEntityTooLarge", message)
 
     def _check_dashboard_quota(self, org: _Org) -> None:
         # §3.2 step 4: only for id == 0 (even if the uid then matches an existing dashboard).
@@ -835,7 +980,8 @@ class _GrafanaApi:
         return ""
 
     @staticmethod
-    def _resolve_existing(org: _Org, model: _DashboardModel, overwrite: bool) -> _Dashboard | None:
+    def _resolve_existing(org: _Org, model: _DashboardModel, overwrite: bool,
+                          conflict_status: int = 412) -> _Dashboard | None:
         """§3.2 step 7 (ValidateDashboardBeforeSave); mutates model.id/uid/version like Grafana."""
         by_id = None
         if model.id > 0:
@@ -858,6 +1004,8 @@ class _GrafanaApi:
             raise legacy_error(400, "Dashboard cannot be changed to a folder")
         if model.version != existing.version:  # 7g
             if not overwrite:
+                if conflict_status == 409:  # §11a: the k8s save handler, no `status` key
+                    raise ApiError(409, {"message": "Dashboard already exists. Use overwrite flag to update."})
                 raise typed_error(412, "version-mismatch",
                                   "The dashboard has been changed by someone else")
             model.version = existing.version
@@ -886,25 +1034,39 @@ class _GrafanaApi:
         return clash
 
     def store_dashboard(self, org: _Org, model: _DashboardModel, data: dict, folder_uid: str,
-                        existing: _Dashboard | None, login: str) -> _Dashboard:
-        """§3.2 step 11: create (new uid if empty, version 1) or update (version + 1)."""
+                        existing: _Dashboard | None, login: str, actor: str | None = None, *,
+                        stored_version: str = "v0alpha1", message: str | None = None,
+                        annotations: dict | None = None) -> _Dashboard:
+        """§3.2 step 11: create (new uid if empty, version 1) or update (version + 1; on 13.x
+        the version is the generation, which moves only when the content or folder changes)."""
         now = _timestamp()
+        actor = actor or typed_user(login)
         if existing is None:
             dashboard = _Dashboard(
                 id=self.allocate_row_id(), uid=model.uid or self.unused_uid(org),
                 title=model.title, folder_uid=folder_uid, version=1, data=data, tags=[],
-                created=now, updated=now, created_by=login, updated_by=login)
+                created=now, updated=now, created_by=login, updated_by=login, created_by_id=actor)
             org.dashboards[dashboard.id] = dashboard
         else:
             dashboard = existing
+            changed = (_content(existing.data) != _content(data) or existing.folder_uid != folder_uid
+                       or existing.stored_version != stored_version)
             dashboard.uid = model.uid or existing.uid
-            dashboard.version = model.version + 1
-            dashboard.updated, dashboard.updated_by = now, login
+            if changed or not self.rules.generation_versions:
+                dashboard.version = model.version + 1
+                dashboard.updated, dashboard.updated_by, dashboard.updated_by_id = now, login, actor
         dashboard.title = model.title
         dashboard.folder_uid = folder_uid  # the request's folder always wins: update = move
         dashboard.tags = list(model.tags)
+        dashboard.stored_version = stored_version
+        dashboard.resource_version = self.next_resource_version()
+        if annotations is not None:
+            dashboard.annotations = dict(annotations)
+        if message is not None:
+            dashboard.annotations["grafana.app/message"] = message
         data["id"], data["uid"], data["version"] = dashboard.id, dashboard.uid, dashboard.version
         dashboard.data = data
+        self.index(org, dashboard)
         return dashboard
 
     def _save_response_body(self, dashboard: _Dashboard) -> dict:
@@ -923,6 +1085,12 @@ class _GrafanaApi:
         dashboard = org.dashboard_by_uid(request.params["uid"])
         if dashboard is None:
             raise legacy_error(404, "Dashboard not found", with_trace=True)
+        if dashboard.stored_version.startswith("v2") and not self.legacy_get_converts_v2:
+            # §11a: family A, no status (G:pkg/api/dashboard.go 12.x/13.0).
+            from standin_apis import namespace_of
+            raise legacy_error(406, "dashboard api version not supported, use /apis/dashboard.grafana.app/"
+                                    f"{dashboard.stored_version}/namespaces/{namespace_of(org.id)}/dashboards/"
+                                    f"{dashboard.uid} instead")
         data = copy.deepcopy(dashboard.data)
         # §4.1: "make sure db version is in sync with json model version"; id/uid from the row.
         data["id"], data["uid"], data["version"] = dashboard.id, dashboard.uid, dashboard.version
@@ -943,6 +1111,8 @@ class _GrafanaApi:
             "createdBy": dashboard.created_by or "Anonymous", "version": dashboard.version,
             "hasAcl": False, "isFolder": False,
         }
+        if self.rules.meta_has_api_version:
+            meta["apiVersion"] = dashboard.stored_version  # §11a, omitempty, newest DTO
         meta.update(self._parent_folder_fields(org, dashboard.folder_uid, root_title="General"))
         meta.update({
             "provisioned": dashboard.provisioned,
@@ -972,6 +1142,7 @@ class _GrafanaApi:
         if dashboard.provisioned:
             raise legacy_error(400, "provisioned dashboard cannot be deleted", with_trace=True)
         del org.dashboards[dashboard.id]
+        self.unindex(org, dashboard.uid)
         key = self.rules.delete_id_key  # §4.2: "id" on 10.x, "uid" from 11
         body = {"title": dashboard.title, "message": f"Dashboard {dashboard.title} deleted",
                 key: dashboard.id if key == "id" else dashboard.uid}
@@ -1084,8 +1255,10 @@ class _GrafanaApi:
         now = _timestamp()
         folder = _Folder(id=self.allocate_row_id(), uid=uid or self.unused_uid(org), title=title,
                          parent_uid=parent_uid, version=1, created=now, updated=now,
-                         created_by=login, updated_by=login, description=description)
+                         created_by=login, updated_by=login, description=description,
+                         resource_version=self.next_resource_version())
         org.folders[folder.uid] = folder
+        self.index(org, folder)
         return folder
 
     def update_folder(self, request: _ApiRequest) -> _Response:
@@ -1111,6 +1284,8 @@ class _GrafanaApi:
             folder.description = command["description"]
         folder.version += 1
         folder.updated, folder.updated_by = _timestamp(), request.identity.login
+        folder.resource_version = self.next_resource_version()
+        self.index(org, folder)
         return json_response(200, self._folder_dto(org, folder, request.identity))
 
     def delete_folder(self, request: _ApiRequest) -> _Response:
@@ -1122,8 +1297,10 @@ class _GrafanaApi:
         doomed = org.subtree_uids(folder.uid)
         for uid in doomed:
             org.folders.pop(uid, None)
+            self.unindex(org, uid)
         for dashboard in [d for d in org.dashboards.values() if d.folder_uid in doomed]:
             del org.dashboards[dashboard.id]
+            self.unindex(org, dashboard.uid)
         return json_response(200, _go_map(id=folder.id, message="Folder deleted", title=folder.title))
 
     # ----- search (§6) -----------------------------------------------------------------------
@@ -1144,7 +1321,7 @@ class _GrafanaApi:
         if self._search_sees_nothing(request, identity):
             return json_response(200, [])
         org = self._org_of(request)
-        rows = [row for row in org.rows()
+        rows = [row for row in self.search_rows(org)
                 if self._search_matches(request, org, row, dashboard_uids, dashboard_ids,
                                         folder_uids, folder_ids)]
         page_rows = self._search_page(request, rows, limit if limit > 0 else DEFAULT_PAGE_SIZE)
@@ -1286,6 +1463,8 @@ class _FaultRule:
     seconds: float = 0.0
     after_processing: bool = False
     offset: int = 0
+    #: For "echo": answer as a Kubernetes `Status` with this reason (the /apis API, §11a).
+    reason: str = ""
 
     def matches(self, method: str, paths: Iterable[str]) -> bool:
         if self.remaining <= 0:
@@ -1300,6 +1479,11 @@ class _FaultRule:
             # A proxy that quotes the request's Authorization header in its error message,
             # after `offset` characters of its own.
             said = "x" * self.offset + (request_headers.get("Authorization", "") if request_headers else "")
+            if self.reason:
+                # k8s messages span lines (a validation error lists each field on its own).
+                return _Response(self.status, go_json(
+                    {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                     "message": said + "\n* spec: invalid", "reason": self.reason, "code": self.status}), headers)
             return _Response(self.status, go_json({"message": said}), headers)
         if self.body is None:
             try:
@@ -1326,6 +1510,10 @@ class _FaultPlan:
     def add(self, rule: _FaultRule) -> None:
         with self._lock:
             self._rules.append(rule)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
 
     def take(self, method: str, paths: Iterable[str]) -> dict[str, _FaultRule]:
         paths = [p for p in paths if p]
@@ -1462,19 +1650,35 @@ class GrafanaStandin:
     ``quota``: max dashboards per org (None = unlimited).
     ``datasource_min_role``: role needed to look data sources up; "Viewer" as on OSS, "Admin"
     mimics licensed Enterprise/Cloud where Editors/Viewers get a 403 (§7.3).
+
+    Grafana 12-13 switches (§11a), on top of what ``version`` decides (``VersionRules``):
+    ``latency``: seconds every request waits before it is handled (a network round trip);
+    ``search_lag``: seconds /api/search lags writes, on ``clock`` (a test can pass its own);
+    ``save_conflict_status``: 409 or 412 for a stale legacy save (default: by version);
+    ``reject_updates_409``: G#130334, every legacy write to an existing dashboard is 409;
+    ``legacy_get_converts_v2``: the legacy GET converts a v2 dashboard instead of a 406;
+    ``max_dashboard_bytes``: a larger save is 413 (12.x and later).
     """
 
     def __init__(self, version: str = "11.6.0", tokens: dict | None = None,
                  users: dict | None = None, anonymous: bool | str = False,
                  min_refresh_interval: str = "5s", quota: int | None = None, sub_path: str = "",
-                 datasource_min_role: str = "Viewer"):
+                 datasource_min_role: str = "Viewer", *, latency: float = 0.0, search_lag: float = 0.0,
+                 clock: Callable[[], float] | None = None, save_conflict_status: int | None = None,
+                 reject_updates_409: bool = False, legacy_get_converts_v2: bool = False,
+                 max_dashboard_bytes: int | None = None):
         self.version = version
         self.rules = VersionRules.parse(version)
         self.sub_path = "/" + sub_path.strip("/") if sub_path.strip("/") else ""
+        self.latency = latency
         anonymous_role = "Viewer" if anonymous is True else (anonymous or None)
         self._lock = threading.RLock()
         self._api = _GrafanaApi(self.rules, min_refresh_interval, quota, self.sub_path,
-                                anonymous_role, datasource_min_role)
+                                anonymous_role, datasource_min_role, search_lag=search_lag,
+                                clock=clock or time.monotonic, save_conflict_status=save_conflict_status,
+                                reject_updates_409=reject_updates_409,
+                                legacy_get_converts_v2=legacy_get_converts_v2,
+                                max_dashboard_bytes=max_dashboard_bytes)
         self._faults = _FaultPlan()
         self._request_log: list[dict] = []
         self.errors: list[str] = []  # tracebacks of unexpected exceptions (answered with 500)
@@ -1571,7 +1775,7 @@ class GrafanaStandin:
             return folder.snapshot(org_id)
 
     def add_dashboard(self, dashboard: dict, folder_uid: str = "", org_id: int = 1,
-                      login: str = "admin") -> dict:
+                      login: str = "admin", stored_version: str = "v0alpha1") -> dict:
         """Store a dashboard directly (no HTTP, no validation); an existing uid is updated."""
         with self._lock:
             org = self._api.org(org_id)
@@ -1580,7 +1784,8 @@ class GrafanaStandin:
             existing = org.dashboard_by_uid(model.uid) if model.uid else None
             if existing is not None:
                 model.version = existing.version
-            stored = self._api.store_dashboard(org, model, data, folder_uid, existing, login)
+            stored = self._api.store_dashboard(org, model, data, folder_uid, existing, login,
+                                               stored_version=stored_version)
             return stored.snapshot(org_id)
 
     # ----- inspection ------------------------------------------------------------------------
@@ -1614,13 +1819,18 @@ class GrafanaStandin:
         return dashboard
 
     def human_edit(self, uid: str, change: Callable[[dict], Any] | dict | None = None,
-                   org_id: int = 1, login: str = "alice") -> int:
+                   org_id: int = 1, login: str = "alice", as_v2: bool | None = None) -> int:
         """Save the dashboard as a person in the UI would: apply ``change``, bump the version.
 
         ``change`` is a dict merged into the dashboard JSON, or a callable that edits the JSON
-        in place (or returns a replacement). Returns the new version.
+        in place (or returns a replacement). On 13.x the UI saves dynamic dashboards (§11a): the
+        dashboard is then stored as schema v2 (the legacy GET answers 406) unless ``as_v2`` is
+        False; the stand-in keeps the classic JSON as what a v1 read converts it back to. On 13.x
+        the version (a generation) only moves when something changed. Returns the new version.
         """
+        as_v2 = self.rules.ui_saves_v2 if as_v2 is None else as_v2
         with self._lock:
+            org = self._api.org(org_id)
             dashboard = self._stored_dashboard(uid, org_id)
             data = copy.deepcopy(dashboard.data)
             if callable(change):
@@ -1630,11 +1840,39 @@ class GrafanaStandin:
             if isinstance(data.get("title"), str) and data["title"].strip():
                 dashboard.title = data["title"].strip()
             dashboard.tags = _string_tags(data.get("tags"))
-            dashboard.version += 1
-            dashboard.updated, dashboard.updated_by = _timestamp(), login
+            stored_version = self.rules.v2_version if as_v2 else dashboard.stored_version
+            changed = _content(data) != _content(dashboard.data) or stored_version != dashboard.stored_version
+            if changed or not self.rules.generation_versions:
+                dashboard.version += 1
+                dashboard.updated, dashboard.updated_by = _timestamp(), login
+                dashboard.updated_by_id = typed_user(login)
+            dashboard.stored_version = stored_version
+            dashboard.resource_version = self._api.next_resource_version()
             data["id"], data["uid"], data["version"] = dashboard.id, dashboard.uid, dashboard.version
             dashboard.data = data
+            self._api.index(org, dashboard)
             return dashboard.version
+
+    def remove_dashboard(self, uid: str, org_id: int = 1) -> None:
+        """Delete the dashboard as a person in the UI would (search may still list it, §11a)."""
+        with self._lock:
+            org = self._api.org(org_id)
+            dashboard = self._stored_dashboard(uid, org_id)
+            del org.dashboards[dashboard.id]
+            self._api.unindex(org, uid)
+
+    def move_dashboard(self, uid: str, folder_uid: str, org_id: int = 1, login: str = "alice") -> None:
+        """Move the dashboard to another folder as a person would (a change: a new version)."""
+        with self._lock:
+            org = self._api.org(org_id)
+            dashboard = self._stored_dashboard(uid, org_id)
+            dashboard.folder_uid = folder_uid
+            dashboard.version += 1
+            dashboard.updated, dashboard.updated_by = _timestamp(), login
+            dashboard.updated_by_id = typed_user(login)
+            dashboard.resource_version = self._api.next_resource_version()
+            dashboard.data["version"] = dashboard.version
+            self._api.index(org, dashboard)
 
     def mark_provisioned(self, uid: str, org_id: int = 1, external_id: str | None = None) -> None:
         """File-provisioned with allowUiUpdates=false: API saves/deletes answer 400 (§3.2 step 9)."""
@@ -1670,9 +1908,11 @@ class GrafanaStandin:
             self._request_log.clear()
 
     def write_count(self) -> int:
-        """Received POST/PUT/DELETE/PATCH requests, including ones answered by a fault."""
+        """Received POST/PUT/DELETE/PATCH requests, including ones answered by a fault; not
+        dry runs (`?dryRun=All` on /apis: every step of a write, nothing stored)."""
         with self._lock:
-            return sum(1 for entry in self._request_log if entry["method"] in WRITE_METHODS)
+            return sum(1 for entry in self._request_log
+                       if entry["method"] in WRITE_METHODS and "dryRun" not in entry["query"])
 
     # ----- fault injection -------------------------------------------------------------------
 
@@ -1708,11 +1948,17 @@ class GrafanaStandin:
         self._faults.add(_FaultRule("drip", n, self._method_set(methods), path_prefix, seconds=seconds))
 
     def echo_next(self, n: int, status: int = 400, offset: int = 0, methods: Iterable[str] | None = None,
-                  path_prefix: str | None = None) -> None:
+                  path_prefix: str | None = None, reason: str = "") -> None:
         """Answer the next n matching requests with ``status`` and a JSON message quoting the
-        request's Authorization header after ``offset`` characters (a proxy that echoes it)."""
+        request's Authorization header after ``offset`` characters (a proxy that echoes it).
+        With ``reason``, the answer is a Kubernetes ``Status`` of that reason, its message over
+        two lines (a server behind /apis that echoes it)."""
         self._faults.add(_FaultRule("echo", n, self._method_set(methods), path_prefix, status=status,
-                                    offset=offset))
+                                    offset=offset, reason=reason))
+
+    def clear_faults(self) -> None:
+        """Forget every armed fault not consumed yet."""
+        self._faults.clear()
 
     def drop_next(self, n: int, path_prefix: str | None = None,
                   methods: Iterable[str] | None = None, after_processing: bool = False) -> None:
@@ -1759,6 +2005,8 @@ class GrafanaStandin:
         if drop is not None and not drop.after_processing:
             entry["fault"] = "drop"
             return handler.drop()
+        if self.latency:
+            time.sleep(self.latency)  # outside the lock: requests wait side by side
         if "slow" in faults:
             time.sleep(faults["slow"].seconds)
         if "fail" in faults or "echo" in faults:

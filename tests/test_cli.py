@@ -119,6 +119,34 @@ def test_a_definition_that_raises_names_file_and_dashboard_and_keeps_the_previou
     assert [p.name for p in (project / "build").iterdir()] == ["dashboards"]
 
 
+LEGACY_FIELD = '''
+import attr
+
+from queuedash.authoring.dashboard import dashboard
+from queuedash.authoring.layout import Row
+from queuedash.authoring.panels import Presets
+
+
+def build(settings):
+    stat = attr.evolve(Presets(settings).stat("Answer", ["constantLine(42)"]), span=6)
+    return dashboard(settings, name="legacy", title="Legacy", rows=[Row("Numbers", [stat])])
+'''
+
+
+def test_a_field_grafana_cannot_read_names_file_dashboard_class_and_field(runner, project):
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    before = (project / "build" / "dashboards" / "queuedash-answer.json").read_text()
+    define(project, "legacy", "Legacy", body=LEGACY_FIELD)
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: dashboards/legacy.py: dashboard 'legacy': Stat.span = 6: Grafana 10+ "
+                                     "sizes panels by gridPos; give the preset size=(width, height)")
+    # The previous build as it was (with the record of what queuedash wrote there).
+    assert sorted(p.name for p in (project / "build" / "dashboards").iterdir()) == [".queuedash-output",
+                                                                                  "queuedash-answer.json"]
+    assert (project / "build" / "dashboards" / "queuedash-answer.json").read_text() == before
+
+
 def test_a_definition_that_fails_to_import_is_named(runner, project):
     define(project, "syntax", "x", body="def build(settings)\n    pass\n")
     result = runner.invoke(cli, ["build"])

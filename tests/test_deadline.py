@@ -3,8 +3,9 @@
 A slow-drip server (the stand-in's `drip_next`: status line, headers and body one byte every
 50 ms, each byte well within any socket timeout) used to keep a request alive for as long as the
 answer took to drip: seconds per request with `--timeout 1`. Every request now ends at its
-deadline, whatever stage it is in, through the Grafana client, `deploy`, and the Graphite client
-(`check`, `discover`); each retry gets a deadline of its own; requests in time are untouched.
+deadline, whatever stage it is in, through the Grafana client, `deploy` (on the /apis path too: the
+list read on a thread of its own while the folders are checked, and the saves), and the Graphite
+client (`check`, `discover`); each retry gets a deadline of its own; requests in time are untouched.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from queuedash.grafana import errors
 from queuedash.grafana.client import GrafanaClient, RetryPolicy
 from queuedash.grafana.credentials import Credentials
 from queuedash.graphite.client import GraphiteClient, GraphiteError
-from test_deploy_support import ADMIN_TOKEN
+from test_deploy_support import ADMIN_TOKEN, point_at
 # Fixtures (pytest finds them by name in this module's namespace):
 from test_deploy_support import grafana, make_grafana, no_secret_leaks, project, queuedash  # noqa: F401
 
@@ -73,6 +74,36 @@ def test_deploy_ends_at_the_deadline_with_one_line(project, grafana, queuedash):
         f"Error: cannot reach Grafana at {grafana.url}: GET /api/health: no answer within 1 s"]
     assert time.monotonic() - started < 8
     assert grafana.write_count() == 0
+
+
+APIS_DASHBOARDS = "/apis/dashboard.grafana.app/v1/namespaces/default/dashboards"
+
+
+def test_the_apis_list_read_ahead_ends_at_the_deadline(project, make_grafana, monkeypatch, queuedash):
+    grafana = make_grafana("13.0.0")
+    point_at(monkeypatch, grafana)
+    grafana.drip_next(1, DRIP, methods="GET", path_prefix=APIS_DASHBOARDS)
+    started = time.monotonic()
+    run = queuedash("deploy", "--timeout", "1", "--retries", "0", fast=False)
+    assert run.exit_code == 1
+    assert run.stderr.strip().splitlines() == [
+        f"Error: cannot reach Grafana at {grafana.url}: GET {APIS_DASHBOARDS}: no answer within 1 s"]
+    assert time.monotonic() - started < 8
+    assert grafana.dashboards() == []  # (the folder is made while the list is on its way)
+
+
+def test_an_apis_save_ends_at_the_deadline_and_fails_alone(project, make_grafana, monkeypatch, queuedash):
+    grafana = make_grafana("13.0.0")
+    point_at(monkeypatch, grafana)
+    grafana.drip_next(1, DRIP, methods="POST", path_prefix=APIS_DASHBOARDS)
+    started = time.monotonic()
+    run = queuedash("deploy", "--timeout", "1", "--retries", "0", "--jobs", "1", fast=False)
+    assert time.monotonic() - started < 8
+    assert run.exit_code == 1
+    failed = [line for line in run.stdout.splitlines() if line.startswith("failed ")]
+    assert len(failed) == 1 and failed[0].endswith(f"(cannot reach Grafana at {grafana.url}: POST {APIS_DASHBOARDS}: "
+                                                   "no answer within 1 s)"), run.stdout
+    assert run.stdout.splitlines()[-1] == "deploy: 1 added, 0 updated, 0 unchanged, 0 conflict, 1 failed"
 
 
 @pytest.mark.parametrize("command", ["check", "discover"])

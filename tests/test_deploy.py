@@ -11,12 +11,15 @@ import json
 
 import pytest
 
-from queuedash.deploy.apply import apply_plan, read_live
+from functools import partial
+
+from queuedash.deploy.apply import apply_plan
+from queuedash.deploy.legacy import LegacyStore
 from queuedash.grafana.client import GrafanaClient, RetryPolicy
 from queuedash.grafana.credentials import Credentials
-from queuedash.deploy.plan import CONFLICT, make_plan
-from test_deploy_support import (ADMIN_TOKEN, EDITOR_TOKEN, PASSWORD, USER, VIEWER_TOKEN, closed_port, define,
-                                 marker_value, point_at, saves, writes)
+from queuedash.deploy.plan import CONFLICT, make_plan, plan_dashboard
+from test_deploy_support import (ADMIN_TOKEN, EDITOR_TOKEN, PASSWORD, PROJECT, USER, VIEWER_TOKEN, closed_port,
+                                 define, marker_value, point_at, saves, writes)
 # Fixtures (pytest finds them by name in this module's namespace):
 from test_deploy_support import grafana, make_grafana, no_secret_leaks, project, queuedash  # noqa: F401
 
@@ -41,7 +44,7 @@ def test_first_deploy_creates_the_folder_and_every_dashboard(project, grafana, q
 
 def test_first_deploy_creates_nested_parent_folders(project, grafana, queuedash):
     (project / "queuedash.toml").write_text(
-        'queues = ["default"]\n[grafana]\nfolder_uid = "celery"\nfolder_title = "Celery queues"\n'
+        f'queues = ["default"]\n[grafana]\nproject = "{PROJECT}"\nfolder_uid = "celery"\nfolder_title = "Celery queues"\n'
         'parent_folders = [{ uid = "ops", title = "Operations" }, { uid = "ops-queues", title = "Queues" }]\n')
     run = queuedash("deploy")
     assert run.exit_code == 0, run
@@ -184,10 +187,12 @@ def test_a_save_between_read_and_write_is_caught_by_grafana_412(project, grafana
 
     generated = [b.data for b in build_all(load(project / "queuedash.toml"))]
     with GrafanaClient(grafana.url, Credentials(token=ADMIN_TOKEN), retry=RetryPolicy(retries=0)) as client:
-        live = {r.uid: r.live for r in read_live(client, [ANSWER, SECOND])}
-        steps = make_plan(generated, live, "celery")
+        store = LegacyStore(client)
+        live = {r.uid: r.live for r in store.read([ANSWER, SECOND], jobs=1)}
+        steps = make_plan(generated, live, "celery", project=PROJECT)
         grafana.human_edit(ANSWER, {"description": "saved meanwhile"}, login="bob")  # after we read it
-        outcomes = {o.uid: o for o in apply_plan(client, steps, "celery")}
+        replan = partial(plan_dashboard, folder_uid="celery", project=PROJECT)
+        outcomes = {o.uid: o for o in apply_plan(store, steps, "celery", replan=replan)}
     assert outcomes[ANSWER].status == CONFLICT
     assert "412 version-mismatch" in outcomes[ANSWER].detail
     assert grafana.get_dashboard(ANSWER)["data"]["description"] == "saved meanwhile"
@@ -433,7 +438,7 @@ def test_a_missing_ca_bundle_is_one_line(project, grafana, queuedash):
 
 # ----- Grafana versions and sub-paths -------------------------------------------------------
 
-@pytest.mark.parametrize("version", ["10.4.0", "11.6.0", "12.0.0"])
+@pytest.mark.parametrize("version", ["10.4.0", "11.6.0", "12.0.0", "13.0.0"])
 def test_the_whole_cycle_on_each_grafana_version(version, make_grafana, project, monkeypatch, queuedash):
     standin = make_grafana(version)
     point_at(monkeypatch, standin)

@@ -1,4 +1,4 @@
-"""The deploy plan (queuedash/grafana/plan.py): normalization, the marker, classification.
+"""The deploy plan (queuedash/deploy/plan.py): normalization, the marker, classification.
 
 Pure functions on JSON dicts: no server needed.
 """
@@ -10,8 +10,9 @@ import copy
 import pytest
 
 from queuedash.deploy.plan import (ADDED, CONFLICT, DELETED, FAILED, MARKER_NAME, STALE, UNCHANGED, UPDATED,
-                                    Live, content_hash, duration_seconds, effective_refresh, make_plan, marker_of,
-                                    normalize, plan_dashboard, plan_leftover, with_marker)
+                                    Live, Marker, content_hash, duration_seconds, effective_refresh, make_plan,
+                                    marker_of, normalize, plan_dashboard, plan_leftover, with_marker,
+                                    with_stored_hash)
 
 GENERATED = {
     "uid": "queuedash-tasks", "title": "Celery tasks", "refresh": "1m", "schemaVersion": 39,
@@ -76,7 +77,7 @@ def test_with_marker_records_the_hash_of_what_it_sends():
     original = copy.deepcopy(GENERATED)
     payload, marker = with_marker(GENERATED)
     assert GENERATED == original  # the input is not changed
-    assert marker_of(payload) == marker == content_hash(normalize(payload))
+    assert marker_of(payload).generated == marker == content_hash(normalize(payload))
     assert payload["templating"]["list"][0] == GENERATED["templating"]["list"][0]
     variable = payload["templating"]["list"][-1]
     assert (variable["name"], variable["type"], variable["hide"], variable["query"]) == (
@@ -123,8 +124,8 @@ def test_grafana_rewriting_a_short_refresh_is_not_a_change():
 def test_untouched_and_changed_is_updated_with_the_live_version():
     step = plan_dashboard({**GENERATED, "title": "Tasks"}, deployed(version=3), "celery")
     assert step.action == UPDATED
-    assert step.payload["version"] == 3  # §3.4: not overwrite
-    assert step.payload["title"] == "Tasks" and marker_of(step.payload) == step.marker
+    assert step.base_version == 3  # §3.4: not overwrite
+    assert step.payload["title"] == "Tasks" and marker_of(step.payload).generated == step.marker
 
 
 def test_edited_in_grafana_is_a_conflict_even_when_the_definition_did_not_change():
@@ -142,7 +143,7 @@ def test_no_marker_is_a_conflict():
 
 def test_force_turns_a_conflict_into_an_update_with_the_live_version():
     step = plan_dashboard(GENERATED, edited(deployed(), description="x"), "celery", force=True)
-    assert step.action == UPDATED and step.payload["version"] == 2 and step.reason.startswith("forced")
+    assert step.action == UPDATED and step.base_version == 2 and step.reason.startswith("forced")
 
 
 def test_same_content_without_marker_just_records_the_marker():
@@ -179,3 +180,66 @@ def test_the_plan_is_sorted_by_uid_and_skips_unread_dashboards():
     steps = make_plan([c, b, a], {"a": None, "c": deployed(c)}, "celery",
                       others={"z": deployed({**GENERATED, "uid": "z"}), "b": deployed(b)}, prune=True)
     assert [(s.uid, s.action) for s in steps] == [("a", ADDED), ("c", UNCHANGED), ("z", DELETED)]
+
+
+# ----- the marker's record: stored form, project, dynamic dashboards --------------------------
+
+def test_the_marker_value_round_trips_and_old_markers_still_read():
+    marker = Marker("sha256:aa", "sha256:bb", "github.com/acme/ops")
+    assert marker.value() == "sha256:aa stored=sha256:bb project=github.com/acme/ops"
+    assert Marker.parse(marker.value()) == marker
+    assert Marker.parse("sha256:aa") == Marker("sha256:aa")  # queuedash before projects
+    assert Marker.parse("sha256:aa stored=sha256:aa").value() == "sha256:aa"  # equal hashes: one
+    assert Marker.parse("nonsense") is None and Marker.parse(None) is None
+
+
+def migrated(live: Live) -> Live:
+    """What /apis holds after a save: migrated to schemaVersion 42 (§11a)."""
+    return stored({**live.dashboard, "schemaVersion": 42})
+
+
+def test_a_migrated_copy_is_unchanged_when_the_marker_records_its_hash():
+    payload, marker = with_marker(GENERATED, project="p")
+    saved = migrated(stored(payload))
+    assert plan_dashboard(GENERATED, saved, "celery", project="p").action == CONFLICT  # hash unknown
+    recorded = with_stored_hash(payload, content_hash(normalize(saved.dashboard)))
+    saved = migrated(stored(recorded))
+    assert plan_dashboard(GENERATED, saved, "celery", project="p").action == UNCHANGED
+    changed = plan_dashboard({**GENERATED, "title": "Tasks"}, saved, "celery", project="p")
+    assert changed.action == UPDATED and changed.reason == "definition changed"
+
+
+def test_another_projects_dashboard_is_a_conflict_even_when_forced():
+    theirs = stored(with_marker(GENERATED, project="them")[0])
+    for force in (False, True):
+        step = plan_dashboard(GENERATED, theirs, "celery", project="us", force=force)
+        assert step.action == CONFLICT and step.payload is None
+        assert "deployed by another project (them), not this one (us)" in step.reason
+
+
+def test_a_marker_without_project_is_claimed_by_recording_it():
+    old = deployed()  # a marker from before projects
+    step = plan_dashboard(GENERATED, old, "celery", project="us")
+    assert step.action == UPDATED and step.reason == "same content; recording the project 'us'"
+    assert marker_of(step.payload).project == "us"
+
+
+def test_a_dynamic_dashboard_is_a_conflict_and_force_warns():
+    live = stored(with_marker(GENERATED, project="us")[0])
+    dynamic = Live(live.dashboard, 4, "celery", "user:alice", "2026-01-02T00:00:00Z", stored_version="v2")
+    step = plan_dashboard(GENERATED, dynamic, "celery", project="us")
+    assert step.action == CONFLICT
+    assert step.reason.startswith("saved in Grafana as a dynamic dashboard (schema v2) by user:alice at "
+                                  "2026-01-02T00:00:00Z since queuedash deployed it: not written")
+    forced = plan_dashboard(GENERATED, dynamic, "celery", project="us", force=True)
+    assert forced.action == UPDATED and forced.base_version == 4
+    assert forced.warning.endswith("its v2 layout is lost")
+
+
+def test_leftovers_of_another_project_are_not_listed_and_unclaimed_ones_not_deleted():
+    theirs = stored(with_marker({**GENERATED, "uid": "x"}, project="them")[0])
+    assert plan_leftover("x", theirs, prune=True, project="us", force=True) is None
+    unclaimed = deployed({**GENERATED, "uid": "y"})
+    step = plan_leftover("y", unclaimed, prune=True, project="us")
+    assert step.action == STALE and "did not record its project" in step.reason
+    assert plan_leftover("y", unclaimed, prune=True, project="us", force=True).action == DELETED

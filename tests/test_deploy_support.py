@@ -87,6 +87,7 @@ def make_grafana():
         standin.add_token(EDITOR_TOKEN, role="Editor", login="sa-editor")
         standin.add_token(VIEWER_TOKEN, role="Viewer", login="sa-viewer")
         standin.add_user(USER, PASSWORD, orgs={1: "Editor"})
+        standin.add_datasource(1, "graphite", "Graphite")  # the settings' default [datasource] uid
         started.append(standin.start())
         return standin
 
@@ -107,12 +108,14 @@ def define(root, name: str, title: str, panel: str = "Answer", value: int = 42) 
     (root / "dashboards" / f"{name}.py").write_text(textwrap.dedent(body), encoding="utf-8")
 
 
-SETTINGS = """\
+PROJECT = "github.com/acme/celery-ops"
+SETTINGS = f"""\
 queues = ["default"]
 
 [grafana]
 folder_uid = "celery"
 folder_title = "Celery queues"
+project = "{PROJECT}"
 """
 
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from queuedash.grafana import errors
-from queuedash.deploy.apply import ensure_folders
+from queuedash.deploy.legacy import LegacyStore
 from queuedash.grafana.client import GrafanaClient, RetryPolicy, base_url
 from queuedash.grafana.credentials import Credentials, Redactor
 from test_deploy_support import ADMIN_TOKEN, PASSWORD, USER, VIEWER_TOKEN, closed_port
@@ -217,14 +217,14 @@ def test_missing_things_read_as_none(grafana, connect):
 
 def test_a_folder_uid_taken_by_a_dashboard_is_explained(grafana, connect, no_secret_leaks):
     grafana.add_dashboard({"uid": "celery", "title": "A dashboard"})
-    error = failure(no_secret_leaks, lambda: ensure_folders(connect(), [("celery", "Celery")]), errors.FolderError)
+    error = failure(no_secret_leaks, lambda: LegacyStore(connect()).ensure_folders([("celery", "Celery")]), errors.FolderError)
     assert "a dashboard already uses that uid" in str(error)
 
 
 def test_a_folder_title_taken_on_grafana_11_2_is_explained(make_grafana, connect, no_secret_leaks):
     old = make_grafana("11.2.0")
     old.add_folder("other-uid", "Celery")
-    error = failure(no_secret_leaks, lambda: ensure_folders(connect(old), [("celery", "Celery")]),
+    error = failure(no_secret_leaks, lambda: LegacyStore(connect(old)).ensure_folders([("celery", "Celery")]),
                     errors.FolderError)
     assert "already exists with uid 'other-uid'" in str(error)
 
@@ -243,7 +243,7 @@ def test_the_409_race_itself(grafana, connect):
         return found
 
     client.get_folder = get_folder_then_lose_the_race
-    events = ensure_folders(client, [("celery", "Celery")])
+    events = LegacyStore(client).ensure_folders([("celery", "Celery")])
     assert events[0].status == "created"  # from our point of view it now exists
     assert [(e["method"], e["status"]) for e in grafana.request_log] == [
         ("GET", 404), ("POST", 409), ("GET", 200)]

@@ -3,7 +3,9 @@
 The stand-in answers every save after 300 ms (a distant Grafana), so with `--jobs 4` most saves
 are still queued when the signal comes. Ctrl-C must cancel what has not started, let the requests
 in flight finish, print the outcome of every dashboard touched and the summary, and exit 130;
-before, every queued save still ran and only `Aborted!` was printed.
+before, every queued save still ran and only `Aborted!` was printed. On both paths: the legacy
+`/api` (one POST per dashboard) and `/apis` (a dry run, then the save: a dashboard whose save
+never left when the signal came is not started).
 """
 
 from __future__ import annotations
@@ -43,31 +45,49 @@ def build(settings):
 def built(in_tmp):
     (in_tmp / "dashboards").mkdir()
     (in_tmp / "dashboards" / "many.py").write_text(textwrap.dedent(MANY))
-    (in_tmp / "queuedash.toml").write_text('queues = []\n')
+    (in_tmp / "queuedash.toml").write_text('queues = []\n[grafana]\nproject = "github.com/acme/interrupt"\n')
     result = CliRunner().invoke(cli, ["build", "--out", "built"])
     assert result.exit_code == 0, result.output
     return in_tmp / "built"
 
 
-def saves(standin) -> int:
+#: (Grafana version, where a save goes): the legacy path on 11.6, /apis on 13 (chosen by itself).
+PATHS = {"legacy": ("11.6.0", "/api/dashboards/db"),
+         "apis": ("13.0.0", "/apis/dashboard.grafana.app/v1/namespaces/default/dashboards")}
+
+
+def saves(standin, path: str, dry_runs: bool = False) -> int:
+    """Saves that reached Grafana (not /apis dry runs, which store nothing); or the dry runs."""
     return sum(1 for entry in standin.request_log
-               if entry["method"] == "POST" and entry["route_path"] == "/api/dashboards/db")
+               if entry["method"] == "POST" and entry["route_path"] == path
+               and ("dryRun" in entry["query"]) == dry_runs)
 
 
-def test_ctrl_c_stops_a_deploy_and_reports_what_it_did(built, in_tmp):
-    standin = GrafanaStandin().start()
+def started(standin, api: str, path: str) -> bool:
+    """Time for Ctrl-C: saves on their way. On /apis, the second round of dry runs: those
+    dashboards' saves must then never leave."""
+    if api == "apis":
+        return saves(standin, path, dry_runs=True) >= 2 * JOBS
+    return saves(standin, path) >= JOBS
+
+
+@pytest.mark.parametrize("api", sorted(PATHS))
+def test_ctrl_c_stops_a_deploy_and_reports_what_it_did(built, in_tmp, api):
+    version, path = PATHS[api]
+    standin = GrafanaStandin(version=version).start()
     standin.add_token("glsa_interrupt_test_token_0123456789", role="Admin")
-    standin.slow_next(10 ** 6, 0.3, methods="POST", path_prefix="/api/dashboards/db")
+    standin.add_datasource(1, "graphite", "Graphite")
+    standin.slow_next(10 ** 6, 0.3, methods="POST", path_prefix=path)
     env = {**os.environ, "GRAFANA_URL": standin.url, "GRAFANA_TOKEN": "glsa_interrupt_test_token_0123456789"}
     process = subprocess.Popen([str(QUEUEDASH), "deploy", "--from", str(built), "--jobs", str(JOBS)],
                                cwd=in_tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while saves(standin) < JOBS and time.monotonic() < deadline:
+        while not started(standin, api, path) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert saves(standin) >= JOBS, "the deploy never started saving"
+        assert started(standin, api, path), f"the deploy never started saving: {process.poll()}"
         process.send_signal(signal.SIGINT)
-        at_signal = saves(standin)
+        at_signal = saves(standin, path)
         stdout, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
@@ -78,7 +98,8 @@ def test_ctrl_c_stops_a_deploy_and_reports_what_it_did(built, in_tmp):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "Aborted!" not in stderr
     added = [line for line in stdout.splitlines() if line.startswith("added ")]
-    sent = saves(standin)
+    assert f"through {'/apis' if api == 'apis' else 'the legacy /api'}" in stdout
+    sent = saves(standin, path)
     # Every save that reached Grafana is reported, and is in Grafana; nothing new started after Ctrl-C
     # but what was already on its way (at most one per job).
     assert len(added) == sent == len(standin.dashboards())

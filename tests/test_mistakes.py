@@ -18,7 +18,7 @@ from http.server import HTTPServer, SimpleHTTPRequestHandler
 import pytest
 
 from queuedash.cli.main import cli
-from test_deploy_support import ADMIN_TOKEN, closed_port, define
+from test_deploy_support import ADMIN_TOKEN, closed_port, define, point_at
 # Fixtures (pytest finds them by name in this module's namespace):
 from test_deploy_support import grafana, make_grafana, no_secret_leaks, project, queuedash  # noqa: F401
 
@@ -271,7 +271,15 @@ def test_validate_looks_into_subfolders(runner, in_tmp):
 
 # ----- diff's exit statuses ---------------------------------------------------------------------
 
-def test_diff_tells_differs_from_could_not_check(project, grafana, monkeypatch, queuedash):
+DASHBOARDS_13 = "/apis/dashboard.grafana.app/v1/namespaces/default/dashboards"
+
+
+@pytest.mark.parametrize("version, api", [("11.6.0", "legacy"), ("13.0.0", "apis")])
+def test_diff_tells_differs_from_could_not_check(version, api, project, make_grafana, monkeypatch, queuedash):
+    """On both paths: the legacy /api, which reads each dashboard by uid, and /apis, which lists them."""
+    grafana = make_grafana(version)
+    point_at(monkeypatch, grafana)
+    assert f"through {'/apis' if api == 'apis' else 'the legacy /api'}" in queuedash("diff").stderr
     assert queuedash("diff").exit_code == 1  # differs: nothing deployed yet
     assert queuedash("deploy").exit_code == 0
     assert queuedash("diff").exit_code == 0  # same
@@ -284,10 +292,28 @@ def test_diff_tells_differs_from_could_not_check(project, grafana, monkeypatch, 
         "Invalid API key)"]
     monkeypatch.setenv("GRAFANA_TOKEN", ADMIN_TOKEN)
 
-    grafana.fail_next(1, 500, path_prefix="/api/dashboards/uid/queuedash-answer")
-    unreadable = queuedash("diff")
-    assert unreadable.exit_code == 2
-    assert "diff: no differences in 1 dashboard, 1 could not be read" in unreadable.stderr
+    if api == "legacy":
+        grafana.fail_next(1, 500, path_prefix="/api/dashboards/uid/queuedash-answer")
+        unreadable = queuedash("diff")
+        assert unreadable.exit_code == 2
+        assert "diff: no differences in 1 dashboard, 1 could not be read" in unreadable.stderr
+    else:
+        # One list for every dashboard: when it fails, nothing could be compared.
+        grafana.fail_next(1, 500, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                   "message": "etcdserver: request timed out", "reason": "InternalError",
+                                   "code": 500}, methods="GET", path_prefix=DASHBOARDS_13)
+        unreadable = queuedash("diff")
+        assert unreadable.exit_code == 2
+        assert unreadable.stderr.strip().splitlines()[-1] == (
+            f"Error: GET {DASHBOARDS_13} answered 500 InternalError: etcdserver: request timed out")
+        # Conflicts differ (deploy would not write them): a person's save on 13.
+        grafana.human_edit("queuedash-answer")
+        conflict = queuedash("diff")
+        assert conflict.exit_code == 1, conflict
+    monkeypatch.setenv("GRAFANA_API", "apis" if api == "legacy" else "legacy")
+    other_path = queuedash("diff")
+    assert other_path.exit_code == (2 if api == "legacy" else 1), other_path  # 11.6 has no /apis path
+    monkeypatch.delenv("GRAFANA_API")
 
     monkeypatch.setenv("GRAFANA_URL", f"http://127.0.0.1:{closed_port()}")
     assert queuedash("diff", "--retries", "0").exit_code == 2

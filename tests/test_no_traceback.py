@@ -64,6 +64,9 @@ BASE = tomllib.loads((REPO / "queuedash.toml").read_text())
 BASE.pop("definitions", None)  # the standard definitions, wherever the file is
 KEY_PATHS = _paths(BASE) + [("queue", "emails", key) for key in ("links", "runbook_url", "tags", "expected_workers",
                                                                    "failure_ratio_alert", "runbook_template")]
+# Keys the repository's file leaves commented out.
+KEY_PATHS += [("grafana", "project")]
+assert ("grafana", "api") in KEY_PATHS
 #: Paths a value must not point outside the project with (the property writes where they say).
 PATH_KEYS = {("output",), ("templates",), ("definitions",)}
 
@@ -225,6 +228,18 @@ def _options(draw, table: dict, rarely: bool = False) -> list[str]:
     return args
 
 
+#: The options deploy and diff share. The project folder is no git clone: without --project (or an
+#: odd one), deploy stops at the project id, before any request.
+GRAFANA_OPTIONS = {
+    "--url": either(lambda d: _closed_url(), _url), "--org-id": either(["1", "2"], _number),
+    "--ca-bundle": ODD, "--insecure": None, "--timeout": either(["0.5", "2"], _number),
+    "--retries": either(["0", "1"], _number), "--max-backoff": either(["0.01"], _number),
+    "--jobs": either(["1", "4"], _number),
+    "--api": either(["auto", "legacy", "apis"]), "--project": either(["github.com/acme/ops", "ops-1"]),
+    "--from": either(["build/dashboards"], lambda d: d(st.sampled_from(["build", "queuedash.toml", "no"]))),
+    "--only": either(["tasks", "emails"]), "-v": None,
+}
+
 COMMANDS = {
     "build": {"--out": either(["out", "build/dashboards"], lambda d: d(st.sampled_from(["queuedash.toml", "é", "."]))),
               "--only": either(["tasks", "emails", "queue-emails"]), "--for-import": None,
@@ -237,13 +252,8 @@ COMMANDS = {
               "--found-values": None, "--timeout": either(["0.5"], _number)},
     "discover": {"--graphite": either(lambda d: _closed_url(), _url), "--write": None,
                  "--timeout": either(["0.5"], _number)},
-    "deploy": {"--url": either(lambda d: _closed_url(), _url), "--org-id": either(["1", "2"], _number),
-               "--ca-bundle": ODD, "--insecure": None, "--timeout": either(["0.5", "2"], _number),
-               "--retries": either(["0", "1"], _number), "--max-backoff": either(["0.01"], _number),
-               "--jobs": either(["1", "4"], _number),
-               "--from": either(["build/dashboards"], lambda d: d(st.sampled_from(["build", "queuedash.toml", "no"]))),
-               "--only": either(["tasks", "emails"]), "-v": None, "--dry-run": None, "--force": None,
-               "--prune": None, "--show-diff": None},
+    "deploy": {**GRAFANA_OPTIONS, "--dry-run": None, "--force": None, "--prune": None, "--show-diff": None},
+    "diff": GRAFANA_OPTIONS,
     "agent poll": {"--broker": either(lambda d: _closed_url("redis") + "/0", lambda d: d(st.sampled_from([
                        f"amqp://g:p@127.0.0.1:{closed_port()}//", "redis://",
                        "nosuch://x", "", " ", "redis://:pw@127.0.0.1:notaport/0"]))),
@@ -267,7 +277,7 @@ TOKENS = st.one_of(st.sampled_from(["glsa_token_0123456789abcdef", "glsa_€toke
 @st.composite
 def command_lines(draw, command: str) -> list[str]:
     # deploy: no retry waits unless the options ask for them (a later option wins over these).
-    quick = ["--retries", "0", "--max-backoff", "0.01", "--timeout", "2"] if command == "deploy" else []
+    quick = ["--retries", "0", "--max-backoff", "0.01", "--timeout", "2"] if command in ("deploy", "diff") else []
     args = _options(draw, GROUP, rarely=True) + command.split() + quick + _options(draw, COMMANDS[command])
     if command == "validate":
         args += draw(st.lists(st.sampled_from(["build", "build/dashboards", "queuedash.toml", ".", "nowhere", "é"]),

@@ -33,8 +33,8 @@ UV = [sys.executable, "-m", "uv"]
 TOKEN = "glsa_PackagingTestToken_0123456789abcdef"
 #: What the compiler needs and a worker must not get (click too, but Celery's own CLI
 #: brings it: the agent itself never imports it).
-COMPILER_DEPENDENCIES = ("grafanalib", "jinja2", "requests", "click", "tomlkit")
-NOT_WITH_CELERY = ("grafanalib", "jinja2", "requests", "tomlkit")
+COMPILER_DEPENDENCIES = ("grafanalib", "jinja2", "orjson", "requests", "click", "tomlkit")
+NOT_WITH_CELERY = ("grafanalib", "jinja2", "orjson", "requests", "tomlkit")
 
 pytestmark = pytest.mark.realstack  # builds a wheel and virtualenvs from the package index
 
@@ -121,9 +121,15 @@ def test_every_command_works_outside_the_repository(cli_venv, wheel, tmp_path, g
 
     standin = GrafanaStandin(version="12.0.0")
     standin.add_token(TOKEN, role="Admin", login="sa-queuedash")
+    standin.add_datasource(1, "graphite", "Graphite")
     standin.start()
     try:
         env = {"GRAFANA_URL": standin.url, "GRAFANA_TOKEN": TOKEN}
+        # Outside a git repository deploy cannot derive whose dashboards these are: one line.
+        unnamed = run([queuedash, "deploy"], cwd=project, env=env, check=False)
+        assert unnamed.returncode == 1 and standin.write_count() == 0
+        assert unnamed.stderr.startswith("Error: cannot tell which project deploys these dashboards: ")
+        env["QUEUEDASH_PROJECT"] = "acme/celery-ops"
         deployed = run([queuedash, "deploy"], cwd=project, env=env)
         assert deployed.stdout.splitlines()[-1] == "deploy: 6 added, 0 updated, 0 unchanged, 0 conflict, 0 failed"
         same = run([queuedash, "diff"], cwd=project, env=env)

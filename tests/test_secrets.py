@@ -7,8 +7,12 @@ break, a carriage return, a tab, a NUL, a character outside ASCII in a token) ar
 with one line naming the variable; the others go on the wire, to the Grafana stand-in (which
 refuses them: 401, or takes them as a Viewer's: 403 at the folder), to a closed port, to a server
 answering 500, and to a proxy that quotes the Authorization header in its error message at every
-offset around the cut at 300 characters. Graphite URL passwords go through `check` and `discover`,
-broker passwords through `agent poll`. Nothing is mocked: every request is real HTTP.
+offset around the cut at 300 characters. On a Grafana 13 that takes them as an Admin's, they go
+through both deploy paths (/apis and the legacy /api) and each of their failures: Kubernetes
+`Status` bodies over several lines (403 on the list, 409 and 422 on a save, and one quoting the
+header around the cut), 406 on a legacy read, 409 on a legacy save, 413, each quoting the
+secret. Graphite URL passwords go through `check` and `discover`, broker passwords through
+`agent poll`. Nothing is mocked: every request is real HTTP.
 """
 
 from __future__ import annotations
@@ -134,7 +138,8 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("secrets")
     (root / "dashboards").mkdir()
     (root / "dashboards" / "answer.py").write_text(textwrap.dedent(DEFINITION))
-    (root / "queuedash.toml").write_text('queues = ["default"]\n')
+    # A project id of its own: deploy asks for one before any request, and the folder is no git clone.
+    (root / "queuedash.toml").write_text('queues = ["default"]\n[grafana]\nproject = "github.com/acme/secrets"\n')
     return root
 
 
@@ -149,17 +154,20 @@ def in_project(project, monkeypatch):
 
 @pytest.fixture(scope="module")
 def standins():
-    """`viewer`: knows every sent secret as a Viewer's; `stranger`: knows none of them."""
-    viewer = GrafanaStandin()
-    for token in SENT_TOKENS.values():
-        viewer.add_token(token, role="Viewer")
-    for password in SENT_PASSWORDS.values():
-        viewer.add_user(USER + str(len(password)), password, orgs={1: "Viewer"})
-    stranger = GrafanaStandin()
-    viewer.start(), stranger.start()
-    yield {"viewer": viewer, "stranger": stranger}
-    viewer.stop(), stranger.stop()
-    for standin in (viewer, stranger):
+    """`viewer`: knows every sent secret as a Viewer's; `stranger`: knows none of them; `admin`, a
+    Grafana 13 (/apis), knows them as an Admin's, so deploy gets as far as its saves."""
+    viewer, stranger, admin = GrafanaStandin(), GrafanaStandin(), GrafanaStandin(version="13.0.0")
+    for standin, role in ((viewer, "Viewer"), (admin, "Admin")):
+        for token in SENT_TOKENS.values():
+            standin.add_token(token, role=role)
+        for password in SENT_PASSWORDS.values():
+            standin.add_user(USER + str(len(password)), password, orgs={1: role})
+        standin.add_datasource(1, "graphite", "Graphite")  # the default [datasource] uid
+    for standin in (viewer, stranger, admin):
+        standin.start()
+    yield {"viewer": viewer, "stranger": stranger, "admin": admin}
+    for standin in (viewer, stranger, admin):
+        standin.stop()
         assert not standin.errors, standin.errors[0]
 
 
@@ -269,6 +277,70 @@ def test_a_secret_on_the_wire_never_shows_whatever_the_answer(kind, name, secret
                 result = runs(grafana_runs(command, verbosity), credentials_env(kind, secret, url), secret)
                 assert result.exit_code in (0, 1, 2), (path, result.output)
                 standins["viewer"].clear_request_log()
+
+
+DASHBOARDS = "/apis/dashboard.grafana.app/v1/namespaces/default/dashboards"
+
+
+def apis_paths(standin, secret: str):
+    """(name, --api, arm the faults) for each failure of the two deploy paths on Grafana 13; each
+    answer quotes the secret (a server that echoes what it was sent)."""
+
+    def status(code: int, reason: str, message: str) -> dict:
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": message, "reason": reason, "code": code}
+
+    said = f"what was sent:\n{secret}\n(end)"
+    paths = [
+        ("k8s 403 on the list", "auto", lambda: standin.fail_next(
+            1, 403, status(403, "Forbidden", f"dashboards is forbidden: {said}"), methods="GET",
+            path_prefix=DASHBOARDS)),
+        ("k8s 409 on a save", "auto", lambda: standin.fail_next(
+            1, 409, status(409, "Conflict", f"the object has been modified: {said}"), methods="POST",
+            path_prefix=DASHBOARDS)),
+        ("k8s 422 on a save", "auto", lambda: standin.fail_next(
+            2, 422, status(422, "Invalid", f"Dashboard is invalid:\n* spec: {said}"), methods="POST",
+            path_prefix=DASHBOARDS)),
+        ("413 on a save", "auto", lambda: standin.fail_next(
+            2, 413, {"message": f"Dashboard is too large, max is 10 MB: {said}"}, methods="POST",
+            path_prefix=DASHBOARDS)),
+        ("406 on a legacy read", "legacy", lambda: standin.fail_next(
+            1, 406, {"message": f"dashboard api version not supported: {said}"}, methods="GET",
+            path_prefix="/api/dashboards/uid/")),
+        ("409 on a legacy save", "legacy", lambda: standin.fail_next(
+            2, 409, {"message": f"Dashboard already exists. Use overwrite flag to update. {said}"},
+            methods="POST", path_prefix="/api/dashboards/db")),
+        ("413 on a legacy save", "legacy", lambda: standin.fail_next(
+            1, 413, {"message": f"Dashboard is too large, max is 10 MB: {said}"}, methods="POST",
+            path_prefix="/api/dashboards/db")),
+    ]
+    for offset, code in ECHO_AT.items():
+        paths.append((f"k8s echo at {offset} ({code})", "auto",
+                      lambda offset=offset, code=code: standin.echo_next(1, code, offset=offset, reason="BadRequest",
+                                                                         path_prefix=DASHBOARDS)))
+    return paths
+
+
+@pytest.mark.parametrize("kind, name, secret",
+                         [("token", n, s) for n, s in SENT_TOKENS.items()]
+                         + [("password", n, s) for n, s in SENT_PASSWORDS.items()])
+def test_a_secret_never_shows_on_either_deploy_path_whatever_grafana_13_answers(kind, name, secret, in_project,
+                                                                                built, standins, runs):
+    admin = standins["admin"]
+    for path, api, arm in apis_paths(admin, secret):
+        for command in GRAFANA_COMMANDS:
+            for verbosity in VERBOSITY:
+                arm()
+                result = runs(grafana_runs(command, verbosity) + ["--api", api],
+                              credentials_env(kind, secret, admin.url), secret)
+                assert result.exit_code in (0, 1, 2), (path, result.output)
+                assert "through /apis" in result.output or "through the legacy /api" in result.output, \
+                    (path, result.output)
+                # Each run starts from an empty Grafana, so that deploy saves, with no fault left over.
+                admin.clear_faults()
+                for dashboard in admin.dashboards():
+                    admin.remove_dashboard(dashboard["uid"])
+                admin.clear_request_log()
 
 
 def test_the_echo_reaches_the_message_masked_whole(in_project, built, standins, runs):

@@ -11,14 +11,31 @@ shapes its JSON Schemas accept (schemaVersion 39, datasource references as
 ``{"type", "uid"}`` objects, a JSON ``null`` base threshold step, no key whose
 value is unset).
 
-The model never prints and never does I/O. Imports grafanalib only.
+Nothing a definition sets is dropped without a word. Every attrs field of
+these classes is either written in Grafana's current form or, when it has no
+place there (legacy layout keys, Prometheus fields, removed features), refused
+at construction: a value other than the field's default is a
+`DefinitionError` naming the class and the field and saying what to use
+instead. The defaults grafanalib supplies that reach the JSON (line width,
+point size, colour modes, stat orientation, ...) are declared again here, so
+the look of a bare panel is read in this file, not in grafanalib's.
+
+The model never prints and never does I/O. Imports grafanalib and `errors`.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
+import reprlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import attr
-from attr.validators import instance_of, optional
+from attr.validators import in_, instance_of, optional
 from grafanalib import core
+
+from queuedash.errors import DefinitionError
 
 SCHEMA_VERSION = 39  # Grafana 10.3-11.2 write 39; 11.3+ migrate it up on load.
 
@@ -68,14 +85,144 @@ def link(title: str, url: str) -> dict:
     }
 
 
+# -- fields with no place in current Grafana JSON ----------------------------------------
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxother = _SHORT.maxstring = 60  # long enough to show a Repeat(...) whole
+
+
+def unsupported(obj, field: str, advice: str) -> DefinitionError:
+    """The one-line error for a field the model does not emit: class, field, value, what instead."""
+    value = _SHORT.repr(functools.reduce(getattr, field.split("."), obj))
+    return DefinitionError(f"{type(obj).__name__}.{field} = {value}: {advice}")
+
+
+@dataclass(frozen=True)
+class _Refusals:
+    """The refused fields of one class, their defaults resolved once.
+
+    A large build constructs tens of thousands of model objects: the check
+    compares one tuple of values with one tuple of defaults, in C.
+    """
+
+    values: Callable[[object], tuple]
+    defaults: tuple
+    advice: tuple[tuple[str, object, str], ...]  # (field, default, what instead)
+
+
+@functools.cache
+def _refusals(cls) -> _Refusals | None:
+    fields = attr.fields_dict(cls)
+    advice = []
+    for name, why in cls._refused.items():
+        default = fields[name].default
+        advice.append((name, default.factory() if isinstance(default, attr.Factory) else default, why))
+    if not advice:
+        return None
+    get = operator.attrgetter(*(name for name, _, _ in advice))
+    values = get if len(advice) > 1 else lambda obj: (get(obj),)  # attrgetter of one name is no tuple
+    return _Refusals(values, tuple(default for _, default, _ in advice), tuple(advice))
+
+
+class _Refuses:
+    """Mixin: at construction, a refused field away from its default is a DefinitionError.
+
+    `_refused` maps a field name to what to do instead. `_check_values` adds the
+    checks that depend on values (a repeat direction without a variable, ...).
+    """
+
+    _refused: dict[str, str] = {}
+
+    def __attrs_post_init__(self):
+        refusals = _refusals(type(self))
+        if refusals is not None and refusals.values(self) != refusals.defaults:
+            for name, default, advice in refusals.advice:
+                if getattr(self, name) != default:
+                    raise unsupported(self, name, advice)
+        self._check_values()
+
+    def _check_values(self) -> None:
+        pass
+
+
+#: grafanalib Panel fields from the row layout of Grafana 4 and earlier; a
+#: panel's size and place are its gridPos, which `layout` sets.
+_LEGACY_PANEL = {
+    "editable": "Grafana 10+ has no per-panel `editable`; Dashboard(editable=False) makes the dashboard read-only",
+    "error": "Grafana 10+ does not read a panel's `error` flag; leave it unset",
+    "height": "Grafana 10+ sizes panels by gridPos; give the preset size=(width, height)",
+    "minSpan": "Grafana 10+ places panels by gridPos on the 24-column grid; leave minSpan unset",
+    "span": "Grafana 10+ sizes panels by gridPos; give the preset size=(width, height)",
+}
+
+
+def _no_queries(what: str) -> dict[str, str]:
+    """Refusals for panels that query nothing (text, rows)."""
+    why = f"{what} queries nothing"
+    return {name: why for name in (
+        "dataSource", "targets", "cacheTimeout", "hideTimeOverride", "interval", "maxDataPoints",
+        "thresholds", "thresholdType", "timeFrom", "timeShift", "transformations",
+    )}
+
+
+def _repeat_problem(repeat: core.Repeat, row: bool) -> str | None:
+    """Why a Repeat cannot be written as Grafana reads it, or None."""
+    if not repeat.variable and (repeat.direction is not None or repeat.maxPerRow is not None):
+        return "direction and maxPerRow need a variable to repeat for: Repeat(variable=...)"
+    if row and (repeat.direction is not None or repeat.maxPerRow is not None):
+        return "a row repeats downwards; direction and maxPerRow are for panels: Repeat(variable=...)"
+    if repeat.direction not in (None, "h", "v"):
+        return "direction is 'h' (side by side) or 'v' (stacked)"
+    if repeat.direction == "v" and repeat.maxPerRow is not None:
+        return "maxPerRow applies to horizontal repeats only"
+    return None
+
+
+def _extra(data: dict, extra: dict | None) -> dict:
+    """grafanalib's `extraJson`: merged over the panel's JSON, dicts key by key, anything else replaced."""
+    for key, value in (extra or {}).items():
+        current = data.get(key)
+        if hasattr(current, "to_json_data"):
+            current = current.to_json_data()
+        data[key] = _extra(dict(current), value) if isinstance(current, dict) and isinstance(value, dict) else value
+    return data
+
+
+def _max_data_points():
+    # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
+    return attr.ib(default=None, validator=optional(instance_of(int)))
+
+
+def _green_base():
+    # One green step from -Infinity: the least a threshold list holds (the lint refuses an empty one).
+    return attr.ib(default=attr.Factory(lambda: threshold_steps(("green", None))))
+
+
+def _absolute_thresholds():
+    # Steps are values, not percentages of the field's min..max.
+    return attr.ib(default="absolute", validator=in_(["absolute", "percentage"]))
+
+
 # -- targets ------------------------------------------------------------------
 
 
 @attr.s
-class GraphiteTarget(core.Target):
+class GraphiteTarget(_Refuses, core.Target):
     """A Graphite query: ``target`` as written (may hold ``#A`` references) and,
     when it has references, ``targetFull`` with them expanded (contract §9.2).
     """
+
+    _refused = {
+        "expr": "a Prometheus field; a Graphite query is its `target`",
+        "format": "a Prometheus/SQL field; Graphite always answers with time series",
+        "legendFormat": "a Prometheus field; name Graphite series with alias() or aliasByNode() in the target",
+        "interval": "Graphite queries have no interval of their own; set the panel's `interval`",
+        "intervalFactor": "a Prometheus field Grafana's Graphite queries do not read",
+        "metric": "a legacy field Grafana's Graphite editor does not read; write the path in `target`",
+        "step": "a Prometheus field; a Graphite panel's resolution is its `interval` and `maxDataPoints`",
+        "instant": "a Prometheus field; a stat panel reduces a Graphite series to one value",
+    }
 
     targetFull = attr.ib(default="", validator=instance_of(str))
 
@@ -90,6 +237,14 @@ class GraphiteTarget(core.Target):
 
 
 # -- panels -------------------------------------------------------------------
+
+
+def _repeat_keys(panel, data: dict) -> None:
+    if panel.repeat.variable:
+        data["repeat"] = panel.repeat.variable
+        data["repeatDirection"] = panel.repeat.direction or "h"
+        if data["repeatDirection"] == "h":
+            _set(data, "maxPerRow", panel.repeat.maxPerRow)
 
 
 def _panel_common(panel: core.Panel, panel_type: str) -> dict:
@@ -108,11 +263,12 @@ def _panel_common(panel: core.Panel, panel_type: str) -> dict:
     _set(data, "timeFrom", panel.timeFrom)
     _set(data, "timeShift", panel.timeShift)
     _set(data, "maxDataPoints", panel.maxDataPoints)
-    if panel.repeat.variable:
-        data["repeat"] = panel.repeat.variable
-        data["repeatDirection"] = panel.repeat.direction or "h"
-        if data["repeatDirection"] == "h":
-            _set(data, "maxPerRow", panel.repeat.maxPerRow)
+    _set(data, "cacheTimeout", panel.cacheTimeout)
+    if panel.hideTimeOverride:
+        data["hideTimeOverride"] = True
+    if panel.transparent:
+        data["transparent"] = True
+    _repeat_keys(panel, data)
     return data
 
 
@@ -129,10 +285,50 @@ def _field_defaults(panel, unit: str, color: dict, mappings: list, extra: dict |
     return defaults
 
 
+class _QueryPanel(_Refuses):
+    """Checks shared by the panels that query Graphite."""
+
+    _refused = _LEGACY_PANEL
+
+    def _check_values(self) -> None:
+        problem = _repeat_problem(self.repeat, row=False)
+        if problem:
+            raise unsupported(self, "repeat", problem)
+
+
 @attr.s
-class TimeSeries(core.TimeSeries):
-    # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
-    maxDataPoints = attr.ib(default=None, validator=optional(instance_of(int)))
+class TimeSeries(_QueryPanel, core.TimeSeries):
+    # How a time series looks unless a preset says otherwise: Grafana's own
+    # defaults for a new panel, written out so the JSON does not depend on them.
+    colorMode = attr.ib(default="palette-classic", validator=instance_of(str))  # a colour per series
+    drawStyle = attr.ib(default="line", validator=instance_of(str))
+    lineInterpolation = attr.ib(default="linear", validator=instance_of(str))
+    lineWidth = attr.ib(default=1, validator=instance_of(int))
+    fillOpacity = attr.ib(default=0, validator=instance_of(int))
+    gradientMode = attr.ib(default="none", validator=instance_of(str))
+    showPoints = attr.ib(default="auto", validator=instance_of(str))  # points only when they are sparse
+    pointSize = attr.ib(default=5, validator=instance_of(int))
+    spanNulls = attr.ib(default=False, validator=instance_of(bool))  # a gap in the data is a gap in the line
+    stacking = attr.ib(default=attr.Factory(lambda: {"group": "A", "mode": "none"}), validator=instance_of(dict))
+    axisPlacement = attr.ib(default="auto", validator=instance_of(str))
+    thresholdsStyleMode = attr.ib(default="off", validator=instance_of(str))  # thresholds colour, not drawn
+    legendDisplayMode = attr.ib(default="list", validator=instance_of(str))
+    legendPlacement = attr.ib(default="bottom", validator=instance_of(str))
+    tooltipMode = attr.ib(default="single", validator=instance_of(str))
+    tooltipSort = attr.ib(default="none", validator=instance_of(str))
+    # Written only when changed: absent, Grafana centres bars and scales linearly.
+    barAlignment = attr.ib(default=0, validator=instance_of(int))
+    scaleDistributionType = attr.ib(default="linear", validator=instance_of(str))
+    scaleDistributionLog = attr.ib(default=2, validator=instance_of(int))  # the base, for log and symlog
+    thresholds = _green_base()
+    thresholdType = _absolute_thresholds()
+    maxDataPoints = _max_data_points()
+
+    def _check_values(self) -> None:
+        super()._check_values()
+        if self.scaleDistributionLog != 2 and self.scaleDistributionType not in ("log", "symlog"):
+            raise unsupported(self, "scaleDistributionLog",
+                              "a log base applies with scaleDistributionType 'log' or 'symlog'")
 
     def to_json_data(self):
         custom = {
@@ -145,10 +341,19 @@ class TimeSeries(core.TimeSeries):
             "pointSize": self.pointSize,
             "showPoints": self.showPoints,
             "spanNulls": self.spanNulls,
-            "stacking": self.stacking or {"group": "A", "mode": "none"},
+            "stacking": self.stacking,
             "thresholdsStyle": {"mode": self.thresholdsStyleMode},
         }
         _set(custom, "axisLabel", self.axisLabel)
+        _set(custom, "axisSoftMin", self.axisSoftMin)
+        _set(custom, "axisSoftMax", self.axisSoftMax)
+        if self.barAlignment != 0:
+            custom["barAlignment"] = self.barAlignment
+        if self.scaleDistributionType != "linear":
+            scale = {"type": self.scaleDistributionType}
+            if self.scaleDistributionType in ("log", "symlog"):
+                scale["log"] = self.scaleDistributionLog
+            custom["scaleDistribution"] = scale
         data = _panel_common(self, "timeseries")
         data["fieldConfig"] = {
             "defaults": _field_defaults(
@@ -166,20 +371,32 @@ class TimeSeries(core.TimeSeries):
             },
             "tooltip": {"mode": self.tooltipMode, "sort": self.tooltipSort},
         }
-        return data
+        return _extra(data, self.extraJson)
 
 
 @attr.s
-class Stat(core.Stat):
-    # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
-    maxDataPoints = attr.ib(default=None, validator=optional(instance_of(int)))
+class Stat(_QueryPanel, core.Stat):
+    # How a stat looks unless a preset says otherwise: Grafana's own defaults
+    # for a new panel, written out so the JSON does not depend on them.
+    color = attr.ib(default=attr.Factory(lambda: {"mode": "thresholds"}), validator=instance_of(dict))  # by threshold step
+    colorMode = attr.ib(default="value")  # the number is coloured, not the background
+    graphMode = attr.ib(default="area")  # a sparkline under the number
+    textMode = attr.ib(default="auto")
+    alignment = attr.ib(default="auto")  # options.justifyMode
+    orientation = attr.ib(default="auto")  # several values side by side or stacked, by the panel's shape
+    reduceCalc = attr.ib(default="mean", validator=instance_of(str))
+    fields = attr.ib(default="")  # numeric fields
+    format = attr.ib(default="none")  # the unit
+    noValue = attr.ib(default=None, validator=optional(instance_of(str)))  # unset: Grafana shows "No data"
+    thresholds = _green_base()
+    thresholdType = _absolute_thresholds()
+    maxDataPoints = _max_data_points()
 
     def to_json_data(self):
         data = _panel_common(self, "stat")
         data["fieldConfig"] = {
             "defaults": _field_defaults(
-                self, self.format, self.color or {"mode": "thresholds"}, self.mappings,
-                {"decimals": self.decimals, "noValue": self.noValue if self.noValue != "none" else None},
+                self, self.format, self.color, self.mappings, {"decimals": self.decimals, "noValue": self.noValue},
             ),
             "overrides": self.overrides,
         }
@@ -194,13 +411,31 @@ class Stat(core.Stat):
             "textMode": self.textMode,
             "wideLayout": True,
         }
-        return data
+        return _extra(data, self.extraJson)
 
 
 @attr.s
-class Table(core.Table):
-    # grafanalib's default is 100 points; unset, Grafana asks for the panel's width in pixels.
-    maxDataPoints = attr.ib(default=None, validator=optional(instance_of(int)))
+class Table(_QueryPanel, core.Table):
+    _refused = {
+        **_LEGACY_PANEL,
+        "columns": "the Angular table's columns; a Grafana 10+ table reduces series with a `reduce` "
+                   "transformation (the table preset adds one)",
+        "fontSize": "the Angular table's font size; Grafana 10+ tables have none",
+        # Grafana's current form of it, custom.cellOptions, fails Grafana's own published JSON
+        # Schema (its oneOf of cell option shapes matches several at once), which every
+        # dashboard queuedash builds passes.
+        "displayMode": "not written: its current form, custom.cellOptions, fails Grafana's published "
+                       "JSON Schema; set cellOptions per field with an override",
+    }
+
+    # How a table looks unless a preset says otherwise: Grafana's own defaults.
+    align = attr.ib(default="auto", validator=instance_of(str))
+    colorMode = attr.ib(default="thresholds", validator=instance_of(str))
+    filterable = attr.ib(default=False, validator=instance_of(bool))
+    showHeader = attr.ib(default=True, validator=instance_of(bool))
+    thresholds = _green_base()
+    thresholdType = _absolute_thresholds()
+    maxDataPoints = _max_data_points()
 
     def to_json_data(self):
         data = _panel_common(self, "table")
@@ -214,12 +449,25 @@ class Table(core.Table):
         options = {"cellHeight": "sm", "frameIndex": 0, "showHeader": self.showHeader}
         _set(options, "sortBy", self.sortBy)
         data["options"] = options
-        return data
+        return _extra(data, self.extraJson)
 
 
 @attr.s
-class Text(core.Text):
+class Text(_Refuses, core.Text):
     """A markdown panel (runbooks, ownership): no datasource, no targets."""
+
+    _refused = {**_LEGACY_PANEL, **_no_queries("a text panel")}
+
+    mode = attr.ib(default="markdown", validator=in_([core.TEXT_MODE_MARKDOWN, core.TEXT_MODE_HTML, core.TEXT_MODE_TEXT]))
+    maxDataPoints = _max_data_points()
+
+    def _check_values(self) -> None:
+        if self.mode == core.TEXT_MODE_TEXT:
+            raise unsupported(self, "mode", "Grafana removed the 'text' mode (it shows such panels as "
+                                            "markdown); use 'markdown'")
+        problem = _repeat_problem(self.repeat, row=False)
+        if problem:
+            raise unsupported(self, "repeat", problem)
 
     def to_json_data(self):
         data = {
@@ -234,11 +482,30 @@ class Text(core.Text):
             },
         }
         _set(data, "description", self.description)
-        return data
+        _set(data, "links", self.links)
+        if self.transparent:
+            data["transparent"] = True
+        _repeat_keys(self, data)
+        return _extra(data, self.extraJson)
 
 
 @attr.s
-class RowPanel(core.RowPanel):
+class RowPanel(_Refuses, core.RowPanel):
+    _refused = {
+        **_LEGACY_PANEL,
+        **_no_queries("a row"),
+        "description": "a row has no description in Grafana's JSON; put text in a Text panel",
+        "links": "a row has no links in Grafana's JSON; give them to a panel or the dashboard",
+        "transparent": "a row has no background to hide",
+    }
+
+    maxDataPoints = _max_data_points()
+
+    def _check_values(self) -> None:
+        problem = _repeat_problem(self.repeat, row=True)
+        if problem:
+            raise unsupported(self, "repeat", problem)
+
     def to_json_data(self):
         data = {
             "type": "row",
@@ -250,15 +517,44 @@ class RowPanel(core.RowPanel):
         }
         if self.repeat.variable:
             data["repeat"] = self.repeat.variable
-        return data
+        return _extra(data, self.extraJson)
 
 
 # -- variables ----------------------------------------------------------------
 
 
+_NOT_INTERVAL = "an interval-variable option; a query variable has none"
+_NO_TAGS = "Grafana 8 removed variable tags; filter the values with `regex`"
+
+
 @attr.s
-class QueryVariable(core.Template):
+class QueryVariable(_Refuses, core.Template):
     """A Graphite query variable (metrics/find), as the current editor saves it."""
+
+    _refused = {
+        "type": "QueryVariable is a Graphite query variable; other variable types are not modelled",
+        "useTags": _NO_TAGS,
+        "tagsQuery": _NO_TAGS,
+        "tagValuesQuery": _NO_TAGS,
+        "auto": _NOT_INTERVAL,
+        "autoCount": _NOT_INTERVAL,
+        "autoMin": _NOT_INTERVAL,
+    }
+
+    refresh = attr.ib(default=1, validator=instance_of(int))  # on dashboard load: the list follows Graphite
+    sort = attr.ib(default=1)  # alphabetical, ascending
+    hide = attr.ib(default=0)  # label and value shown
+
+    def __attrs_post_init__(self):
+        core.Template.__attrs_post_init__(self)  # grafanalib's own (its `current`; ours is written below)
+        _Refuses.__attrs_post_init__(self)
+
+    def _current_selection(self) -> dict:
+        if self.default is not None:
+            value = [self.default] if self.multi and isinstance(self.default, str) else self.default
+            return {"text": value, "value": value}
+        # Grafana computes the options on load (refresh 1); "All" is the start.
+        return {"text": ["All"], "value": ["$__all"]} if self.includeAll else {}
 
     def to_json_data(self):
         data = {
@@ -273,10 +569,9 @@ class QueryVariable(core.Template):
             "regex": self.regex or "",
             "sort": self.sort,
             "hide": self.hide,
-            "options": [],
+            "options": self.options,
             "skipUrlSync": False,
-            # Grafana computes the options on load (refresh 1); "All" is the start.
-            "current": {"text": ["All"], "value": ["$__all"]} if self.includeAll else {},
+            "current": self._current_selection(),
         }
         _set(data, "label", self.label)
         _set(data, "allValue", self.allValue)
@@ -287,16 +582,45 @@ class QueryVariable(core.Template):
 
 
 @attr.s
-class Dashboard(core.Dashboard):
+class Dashboard(_Refuses, core.Dashboard):
     """A dashboard; `panels` holds rows and panels in order, rows not collapsed."""
+
+    _refused = {
+        "gnetId": "a grafana.com id Grafana writes on import; leave it unset",
+        "hideControls": "removed from Grafana; TimePicker(hidden=True) hides the time picker",
+        "id": "instance-local: Grafana assigns it; the uid is the dashboard's identity",
+        "inputs": "import inputs are written by `queuedash build --for-import`",
+        "rows": "the row layout of Grafana 4; put panels and RowPanels in `panels` (layout.Row does)",
+        "schemaVersion": f"queuedash writes the shapes of schemaVersion {SCHEMA_VERSION}; "
+                         "newer Grafana versions migrate them on load",
+        "sharedCrosshair": "removed from Grafana; graphTooltip=1 is the shared crosshair",
+        "style": "removed from Grafana; the theme is each user's preference",
+        "version": "Grafana's save counter; `queuedash deploy` sends the live version itself",
+    }
 
     schemaVersion = attr.ib(default=SCHEMA_VERSION)
     timezone = attr.ib(default="browser")
     graphTooltip = attr.ib(default=1, validator=instance_of(int))  # shared crosshair
     time = attr.ib(default=attr.Factory(lambda: core.Time("now-6h", "now")), validator=instance_of(core.Time))
+    timePicker = attr.ib(
+        default=attr.Factory(lambda: core.TimePicker(refreshIntervals=list(REFRESH_INTERVALS), timeOptions=[])),
+        validator=instance_of(core.TimePicker),
+    )
     refresh = attr.ib(default="1m")
-    name = attr.ib(default="", validator=instance_of(str))  # the definition's identity, not in JSON
-    source = attr.ib(default=None, validator=optional(instance_of(str)))  # definition file, not in JSON
+    # The definition's identity (uids, --only, [[zero_metrics]]), not part of Grafana's JSON.
+    name = attr.ib(default="", validator=instance_of(str), metadata={"json": False})
+
+    def _check_values(self) -> None:
+        if self.timePicker.timeOptions:
+            raise unsupported(self, "timePicker.timeOptions",
+                              "Grafana no longer reads time_options (schemaVersion 41 drops them); pass timeOptions=[]")
+
+    def _timepicker(self) -> dict:
+        picker = {"refresh_intervals": self.timePicker.refreshIntervals}
+        if self.timePicker.hidden:
+            picker["hidden"] = True
+        _set(picker, "nowDelay", self.timePicker.nowDelay)
+        return picker
 
     def to_json_data(self):
         data = {
@@ -312,7 +636,7 @@ class Dashboard(core.Dashboard):
             "tags": self.tags,
             "templating": self.templating,
             "time": self.time,
-            "timepicker": {"refresh_intervals": REFRESH_INTERVALS},
+            "timepicker": self._timepicker(),
             "timezone": self.timezone,
             "title": self.title,
             "uid": self.uid,

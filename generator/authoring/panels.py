@@ -71,10 +71,11 @@ class Presets:
             refs.append(query.ref or string.ascii_uppercase[index])
         if len(set(refs)) != len(refs):
             raise ValueError(f"duplicate refIds in {refs}")
-        expanded = expand_references(list(zip(refs, (q.target for q in queries))))
+        referencing = any("#" in query.target for query in queries)
+        expanded = expand_references(list(zip(refs, (q.target for q in queries)))) if referencing else {}
         targets = []
         for ref, query in zip(refs, queries):
-            full = expanded[ref] if references_in(query.target) else ""
+            full = expanded[ref] if referencing and references_in(query.target) else ""
             targets.append(
                 model.GraphiteTarget(refId=ref, target=query.target, targetFull=full, hide=query.hidden)
             )
@@ -121,7 +122,7 @@ class Presets:
             textMode="value_and_name",
             thresholds=thresholds or model.threshold_steps(("green", None)),
             mappings=list(mappings),
-            noValue=no_value if no_value is not None else "none",
+            noValue=no_value,
             maxDataPoints=ALL_POINTS,
         )
 

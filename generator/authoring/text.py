@@ -38,6 +38,7 @@ def environment(user_folder: str | None = None) -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm"), default_for_string=False),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates do not change during a run: no stat of the file per render
     )
 
 

@@ -9,7 +9,8 @@ import click
 
 from queuedash.cli.app import App, pass_app, plural
 from queuedash.compile import export
-from queuedash.compile.build import build_all, encode, write
+from queuedash.compile.build import build_all, write
+from queuedash.compile.encode import encode
 from queuedash.compile.validate import problems
 from queuedash.errors import QueuedashError
 from queuedash.files import json_files, read_json_object, write_text

@@ -29,13 +29,15 @@ from queuedash.compile.validate import shape_problems
 from queuedash.deploy import run
 from queuedash.deploy.apply import DEFAULT_JOBS
 from queuedash.deploy.plan import ADDED, CONFLICT, DELETED, FAILED, STALE, UNCHANGED, UPDATED
-from queuedash.errors import InputError
+from queuedash.deploy.store import Store
+from queuedash.errors import InputError, SettingsError
 from queuedash.files import json_files, read_json_object
 from queuedash.grafana.client import GrafanaClient, RetryPolicy
 from queuedash.grafana.errors import Interrupted
 from queuedash.identity import chosen
 from queuedash.grafana.credentials import Credentials, Redactor
-from queuedash.settings import apply_overrides
+from queuedash.project import project_id
+from queuedash.settings import API_CHOICES, apply_overrides
 
 SUMMARY_ORDER = (ADDED, UPDATED, UNCHANGED, CONFLICT, FAILED)
 
@@ -61,6 +63,13 @@ def common_options(command):
                      help="Longest wait between retries (waits double from 0.5 s up to this)."),
         click.option("--jobs", "-j", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True,
                      help="Dashboards handled at once, over one keep-alive connection pool."),
+        click.option("--api", envvar="GRAFANA_API", show_envvar=True, type=click.Choice(API_CHOICES),
+                     help="The API to use: the /apis API where Grafana serves it (12 and 13), else the "
+                          "legacy /api (auto, the default); or force one. Default: [grafana] api."),
+        click.option("--project", envvar="QUEUEDASH_PROJECT", show_envvar=True, metavar="ID",
+                     help="The project id recorded in every dashboard deployed; another project's dashboards "
+                          "are never touched. Default: [grafana] project, else derived from this git "
+                          "repository's origin remote."),
         click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      metavar="DIR", help="Take the dashboards from the JSON files in DIR (queuedash build's "
                                          "output) instead of building the definitions."),
@@ -75,8 +84,8 @@ def common_options(command):
 class Connection:
     """The options of `common_options`, turned into settings, dashboards and a client."""
 
-    def __init__(self, app: App, url, org_id, ca_bundle, insecure, timeout, retries, max_backoff, jobs, from_dir,
-                 only, verbose):
+    def __init__(self, app: App, url, org_id, ca_bundle, insecure, timeout, retries, max_backoff, jobs, api, project,
+                 from_dir, only, verbose):
         self.app = app
         self.jobs = jobs
         self.from_dir = from_dir
@@ -92,7 +101,10 @@ class Connection:
             "grafana.ca_bundle": ca_bundle,
             "grafana.verify_tls": False if insecure else None,
             "grafana.timeout": timeout,
+            "grafana.api": api,
+            "grafana.project": project,
         }
+        self.org_id = 1
 
     @functools.cached_property
     def settings(self):
@@ -122,19 +134,35 @@ class Connection:
             found = [(f"{b.source}: dashboard {b.name!r}", b.data) for b in build_all(self.settings, only=self.only)]
         return run.checked_dashboards(found)
 
-    def connect(self, out_err: bool = False) -> GrafanaClient:
-        """A client that has passed the start checks (§13): /api/health, then /api/org."""
+    def connect(self, out_err: bool = False) -> tuple[GrafanaClient, Store]:
+        """A client that has passed the start checks (§13): /api/health, then /api/org; and
+        the path to Grafana's dashboards, from GET /apis (§11a) or as --api forces it."""
         client = self.client()
         try:
             health = client.health()
             org = client.org()
+            self.org_id = org.get("id") if isinstance(org.get("id"), int) else 1
+            store = run.open_store(client, self.org_id, self.settings.grafana.api)
         except BaseException:
             client.close()
             raise
         version = health.get("version") or "version hidden"
-        self.echo(f"grafana: {client.base_url} (Grafana {version}, org {org.get('id')} {org.get('name', '')!s})".rstrip(),
-                  err=out_err)
-        return client
+        self.echo(f"grafana: {client.base_url} (Grafana {version}, org {org.get('id')} {org.get('name', '')!s})"
+                  .rstrip() + f" through {store.describe()}", err=out_err)
+        return client, store
+
+    def project(self, required: bool = True) -> str | None:
+        """The project id of these dashboards (queuedash.project); for `diff`, None when it
+        cannot be derived (diff then counts every marker as ours)."""
+        source = self.app.settings.source
+        base = source.resolve().parent if source is not None else Path.cwd()
+        where = str(source) if source is not None else "queuedash.toml"
+        try:
+            return project_id(self.settings.grafana.project, base, where)
+        except SettingsError:
+            if required:
+                raise
+            return None
 
     @contextmanager
     def logging(self):
@@ -203,8 +231,9 @@ def _progress(label: str, length: int):
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Plan and print what would happen; write nothing.")
-@click.option("--force", is_flag=True, help="Overwrite dashboards changed in Grafana since the last deploy "
-                                            "(and, with --prune, delete them).")
+@click.option("--force", is_flag=True, help="Overwrite dashboards changed in Grafana since the last deploy, "
+                                            "dynamic dashboards included (their v2 layout is lost); with "
+                                            "--prune, delete them.")
 @click.option("--prune", is_flag=True, help="Delete queuedash's own dashboards in its folder that are no longer "
                                             "generated (never one queuedash did not create).")
 @click.option("--show-diff", is_flag=True, help="Show the diff (Grafana -> generated) of each conflict.")
@@ -217,7 +246,11 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     Each dashboard ends as added, updated, unchanged, conflict or failed (with
     --prune: deleted; without, dashboards queuedash deployed before and no longer
     generates are listed as stale). A dashboard somebody changed in Grafana since
-    queuedash deployed it is a conflict and is not written; --force overwrites it.
+    queuedash deployed it (on Grafana 13, saved as a dynamic dashboard) is a
+    conflict and is not written; --force overwrites it. Dashboards another project
+    deployed are never written, even with --force. Nothing is written when the
+    dashboards' Graphite data source is missing.
+
     Exit status 0 when every dashboard is added, updated or unchanged; 1 when
     any failed or conflicted, or nothing could be deployed (one line says why);
     130 after Ctrl-C, which stops what has not started, lets the requests in
@@ -236,6 +269,9 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
         connection.echo(f"{line}  ({outcome.detail})" if outcome.detail else line)
         if show_diff and outcome.diff:
             connection.echo(outcome.diff.rstrip("\n"))
+    for outcome in result.outcomes:
+        if outcome.warning:
+            connection.echo(f"warning: {outcome.warning}", err=True)
     connection.echo(_summary(result, dry_run=dry_run, prune=prune))
     if result.interrupted:
         connection.echo("Error: interrupted: the requests in flight finished, the outcome of each is above; "
@@ -247,13 +283,17 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
 
 def _run_deploy(connection: Connection, *, dry_run: bool, force: bool, prune: bool) -> run.DeployRun:
     dashboards = connection.dashboards()
-    with connection.connect() as client, _stopping_on_ctrl_c(client):
+    project = connection.project()
+    client, store = connection.connect()
+    with client, _stopping_on_ctrl_c(client):
         try:
-            result = run.deploy(client, dashboards, connection.folder_chain(), jobs=connection.jobs,
-                                only=connection.only is not None, dry_run=dry_run, force=force, prune=prune,
-                                progress=_progress)
-        except Interrupted:  # stopped before any dashboard was touched (folders, the search)
+            result = run.deploy(client, store, dashboards, connection.folder_chain(), project=project,
+                                jobs=connection.jobs, only=connection.only is not None, dry_run=dry_run,
+                                force=force, prune=prune, progress=_progress)
+        except Interrupted:  # stopped before any dashboard was touched (data sources, folders, the list)
             raise KeyboardInterrupt from None
+    for warning in result.warnings:
+        connection.echo(f"warning: {warning}", err=True)
     for event in result.folders:
         if event.status != "exists" or event.detail:
             connection.echo(f"folder    {event.uid}  {event.title}  ({event.status}"
@@ -333,8 +373,10 @@ def diff(app, **options):
 def _run_diff(connection: Connection) -> tuple[int, int, int, int]:
     """Prints the differences; returns (differing, only in Grafana, generated count, unreadable)."""
     dashboards = connection.dashboards()
-    with connection.connect(out_err=True) as client:
-        result = run.diff(client, dashboards, connection.settings.grafana.folder.uid, jobs=connection.jobs,
+    client, store = connection.connect(out_err=True)
+    with client:
+        result = run.diff(store, dashboards, connection.settings.grafana.folder.uid,
+                          project=connection.project(required=False), jobs=connection.jobs,
                           only=connection.only is not None)
     for line in result.errors:
         connection.echo(line, err=True)

@@ -1,6 +1,7 @@
 """Compiling: definitions -> model -> JSON.
 
     build.py     load dashboards/*.py, build, lint, encode, write the output folder
+    encode.py    the model as plain JSON values; those as file text (orjson, byte for byte the stdlib's)
     validate.py  queuedash's own lint of dashboard JSON
     export.py    JSON for Grafana's Import screen; provisioning YAML
 

@@ -26,7 +26,11 @@ LEGACY_PANEL_KEYS = {"span", "height", "error", "minSpan", "editable", "columns"
 STAT_OPTIONS = {"colorMode", "graphMode", "justifyMode", "orientation", "percentChangeColorMode",
                 "reduceOptions", "showPercentChange", "textMode", "wideLayout"}
 REF_ID = re.compile(r"^[A-Z]$")
-FUNCTION_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+# "(", spaces, then a name, in reversed text: a name followed by "(" read backwards.
+# The name starts at the first letter or "_" of its run of word characters.
+CALLED_NAME_REVERSED = re.compile(r"\(\s*([A-Za-z0-9_]*[A-Za-z_])")
+STRUCTURE = re.compile(r"""[(){}\[\]'"]""")
+PAIRS = {")": "(", "}": "{", "]": "["}
 
 
 def problems(dashboard: dict) -> list[str]:
@@ -125,24 +129,52 @@ def _check_ids(panels: list[dict], found: list[str]) -> None:
         seen.add(panel_id)
 
 
+def _grid_box(panel: dict) -> tuple[tuple[int, int, int, int] | None, str | None]:
+    """The panel's (x, y, w, h) on the grid, or what is wrong with its gridPos."""
+    pos = panel.get("gridPos")
+    if not isinstance(pos, dict) or not all(isinstance(pos.get(k), int) for k in "xywh"):
+        return None, "gridPos must have whole numbers x, y, w, h"
+    x, y, w, h = pos["x"], pos["y"], pos["w"], pos["h"]
+    if w < 1 or h < 1 or x < 0 or y < 0 or x + w > GRID_COLUMNS:
+        return None, f"gridPos {pos} is outside the {GRID_COLUMNS}-column grid"
+    return (x, y, w, h), None
+
+
+def _any_overlap(boxes) -> bool:
+    """Whether two boxes share a cell: one bit per column, one mask per grid line."""
+    lines: dict[int, int] = {}
+    for box, _ in boxes:
+        if box is None:
+            continue
+        x, y, w, h = box
+        columns = ((1 << w) - 1) << x
+        for line in range(y, y + h):
+            taken = lines.get(line, 0)
+            if taken & columns:
+                return True
+            lines[line] = taken | columns
+    return False
+
+
 def _check_grid(panels: list[dict], found: list[str]) -> None:
-    cells: dict[tuple[int, int], str] = {}
-    for panel in panels:
-        pos = panel.get("gridPos")
-        if not isinstance(pos, dict) or not all(isinstance(pos.get(k), int) for k in "xywh"):
-            found.append(f"{_label(panel)}: gridPos must have whole numbers x, y, w, h")
+    boxes = [_grid_box(panel) for panel in panels]
+    if not _any_overlap(boxes):  # the usual case, checked without visiting every cell
+        found.extend(f"{_label(panel)}: {problem}" for panel, (_, problem) in zip(panels, boxes) if problem)
+        return
+    # Cell by cell, to say which panel each one overlaps first.
+    cells: dict[tuple[int, int], int] = {}
+    for index, (panel, (box, problem)) in enumerate(zip(panels, boxes)):
+        if problem:
+            found.append(f"{_label(panel)}: {problem}")
             continue
-        x, y, w, h = pos["x"], pos["y"], pos["w"], pos["h"]
-        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > GRID_COLUMNS:
-            found.append(f"{_label(panel)}: gridPos {pos} is outside the {GRID_COLUMNS}-column grid")
-            continue
+        x, y, w, h = box
         for cx in range(x, x + w):
             for cy in range(y, y + h):
                 other = cells.get((cx, cy))
                 if other is not None:
-                    found.append(f"{_label(panel)}: overlaps {other}")
+                    found.append(f"{_label(panel)}: overlaps {_label(panels[other])}")
                     break
-                cells[(cx, cy)] = _label(panel)
+                cells[(cx, cy)] = index
             else:
                 continue
             break
@@ -212,8 +244,7 @@ def _check_targets(panel: dict, label: str, found: list[str]) -> None:
             found.append(f"{label}: refId {ref!r} must be one capital letter to be referenceable")
     if len(set(map(repr, refs))) != len(refs):
         found.append(f"{label}: refIds repeat: {refs}")
-    expanded = expand_references([(t.get("refId"), t.get("target")) for t in targets
-                                  if isinstance(t.get("refId"), str) and isinstance(t.get("target"), str)])
+    expanded = None  # Grafana's expansion of the panel's references, when a target has one
     for target in targets:
         text = target.get("target", "")
         where = f"{label}, target {target.get('refId')}"
@@ -231,6 +262,10 @@ def _check_targets(panel: dict, label: str, found: list[str]) -> None:
             elif ref == target.get("refId"):
                 found.append(f"{where}: #{ref} refers to itself")
         if references:
+            if expanded is None:
+                expanded = expand_references([(t.get("refId"), t.get("target")) for t in targets
+                                              if isinstance(t.get("refId"), str)
+                                              and isinstance(t.get("target"), str)])
             want = expanded.get(target.get("refId"))
             if target.get("targetFull") != want:
                 found.append(f"{where}: targetFull must be the expanded target {want!r}")
@@ -243,28 +278,47 @@ def target_problems(text: str) -> list[str]:
     found = []
     stack: list[str] = []
     quote = None
-    pairs = {")": "(", "}": "{", "]": "["}
-    outside_quotes = []
-    for char in text:
+    quoted: list[tuple[int, int]] = []  # spans inside quotes, blanked before looking for function names
+    start = 0
+    # Only quotes and brackets matter for balance: visit those, not every character.
+    for match in STRUCTURE.finditer(text):
+        char = match.group()
         if quote:
             if char == quote:
                 quote = None
-            outside_quotes.append(" ")
+                quoted.append((start, match.end()))
             continue
-        outside_quotes.append(char)
         if char in "'\"":
             quote = char
+            start = match.end()
         elif char in "({[":
             stack.append(char)
-        elif char in pairs:
-            if not stack or stack.pop() != pairs[char]:
-                found.append(f"unbalanced {char!r}")
-                return found
+        elif not stack or stack.pop() != PAIRS[char]:
+            found.append(f"unbalanced {char!r}")
+            return found
     if quote:
         found.append(f"unclosed {quote} quote")
+        quoted.append((start, len(text)))
     if stack:
         found.append(f"unclosed {stack[-1]!r}")
-    for name in FUNCTION_CALL.findall("".join(outside_quotes)):
+    outside = text
+    if quoted:
+        pieces, last = [], 0
+        for begin, end in quoted:
+            pieces += [text[last:begin], " " * (end - begin)]
+            last = end
+        outside = "".join(pieces) + text[last:]
+    for name in function_names(outside):
         if name not in KNOWN_FUNCTIONS:
             found.append(f"unknown Graphite function {name!r}")
     return found
+
+
+def function_names(text: str) -> list[str]:
+    """The names called in `text`: each name followed by "(", in order.
+
+    Read backwards, every match starts with its "(", which the regular
+    expression engine finds by itself; read forwards it would try a name at
+    every character of every metric path. The same names either way.
+    """
+    return [name[::-1] for name in reversed(CALLED_NAME_REVERSED.findall(text[::-1]))]

@@ -1,28 +1,42 @@
 """The deploy and diff runs: built dashboards (JSON dicts) against a connected client.
 
-`deploy` ensures the folders, reads what Grafana holds, plans, then applies;
-`diff` reads and compares. Both take the dashboards as JSON (what `compile`
-built, or files read from disk) and a `GrafanaClient` that has passed its
-start checks; both return data (`DeployRun`, `DiffRun`) for the command line
-to print. A client told to stop (`client.stopping`, set by Ctrl-C) ends a deploy
-early: what was done is in the outcomes, the rest is counted as not started.
-Nothing here prints or builds.
+`open_store` asks `GET /apis` which APIs the server serves and picks the path:
+/apis where `dashboard.grafana.app` v1 or v1beta1 and `folder.grafana.app` are
+served, the legacy `/api` otherwise (or as the caller forces). `deploy` checks
+the data sources, ensures the folders, reads what Grafana holds, plans, then
+applies; `diff` reads and compares. Both take the dashboards as JSON (what
+`compile` built, or files read from disk) and a store over a client that has
+passed its start checks; both return data (`DeployRun`, `DiffRun`) for the
+command line to print. A client told to stop (`client.stopping`, set by Ctrl-C)
+ends a deploy early: what was done is in the outcomes, the rest is counted as
+not started. Nothing here prints or builds.
 
-Imports `queuedash.grafana`, `queuedash.identity` and this package.
+Imports `queuedash.grafana`, `queuedash.identity`, `queuedash.settings` and this package.
 """
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, ContextManager
 
-from queuedash.deploy.apply import (DEFAULT_JOBS, FolderEvent, Outcome, apply_plan, ensure_folders, leftover_uids,
-                                    read_live)
-from queuedash.deploy.plan import FAILED, Live, make_plan, marker_of, normalize, unified_diff, with_marker
-from queuedash.grafana.client import GrafanaClient
+from queuedash.deploy.apis import ApisStore
+from queuedash.deploy.apply import DEFAULT_JOBS, Outcome, apply_plan
+from queuedash.deploy.datasources import check_datasources
+from queuedash.deploy.legacy import LegacyStore
+from queuedash.deploy.plan import (ADDED, CONFLICT, FAILED, UNCHANGED, UPDATED, make_plan, plan_dashboard,
+                                   plan_leftover)
+from queuedash.deploy.store import FolderEvent, Store
 from queuedash.errors import InputError
+from queuedash.grafana import errors
+from queuedash.grafana.apis import ApisClient, Served, namespace_for
+from queuedash.grafana.client import GrafanaClient
 from queuedash.identity import is_valid_uid
+from queuedash.settings import API_CHOICES
+
+log = logging.getLogger("queuedash.deploy")
 
 
 class _Silent:
@@ -60,47 +74,81 @@ def checked_dashboards(found: list[tuple[str, dict]]) -> list[dict]:
     return sorted((data for _, data in found), key=lambda data: data["uid"])
 
 
+def open_store(client: GrafanaClient, org_id: int, api: str = "auto") -> Store:
+    """The path deploy takes, from what `GET /apis` says the server serves (§11a)."""
+    if api not in API_CHOICES:
+        raise ValueError(f"api must be one of {API_CHOICES}, got {api!r}")
+    try:
+        served = Served.from_discovery(client.discover())
+    except (errors.GrafanaUnavailable, errors.PermissionDenied) as exc:
+        if api == "apis":
+            raise
+        # The legacy API does not need /apis: a broken or forbidden discovery is not a reason to stop.
+        log.warning("GET /apis failed (%s): deploying through the legacy /api", exc)
+        served = Served({})
+    apis = None
+    if served.usable:
+        apis = ApisClient(client, namespace_for(org_id), served.dashboard_version, served.folder_version)
+    if api == "apis" and apis is None:
+        raise errors.GrafanaConfigError(
+            f"--api apis: {client.base_url} does not serve dashboard.grafana.app v1 or v1beta1 and "
+            f"folder.grafana.app (GET /apis lists {served.describe()}); use --api legacy or auto")
+    if api == "legacy" or apis is None:
+        return LegacyStore(client, apis)
+    return ApisStore(client, apis)
+
+
 @dataclass(frozen=True)
 class DeployRun:
     folders: list[FolderEvent]
     #: One per dashboard touched, sorted by uid.
     outcomes: list[Outcome]
+    #: Things the user should know that did not stop the deploy.
+    warnings: list[str] = field(default_factory=list)
     #: Stopped by `client.stopping` (Ctrl-C): how many dashboards it never started.
     interrupted: bool = False
     not_started: int = 0
 
 
-def deploy(client: GrafanaClient, dashboards: list[dict], folders: list[tuple[str, str]], *,
-           jobs: int = DEFAULT_JOBS, only: bool = False, dry_run: bool = False, force: bool = False,
-           prune: bool = False, progress: Progress = no_progress) -> DeployRun:
+def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders: list[tuple[str, str]], *,
+           project: str | None = None, jobs: int = DEFAULT_JOBS, only: bool = False, dry_run: bool = False,
+           force: bool = False, prune: bool = False, progress: Progress = no_progress) -> DeployRun:
     """Deploy `dashboards` into the last folder of `folders` ((uid, title), outermost first).
 
     With `only` (a subset of the dashboards) the rest of the folder is not
-    judged: nothing is stale or pruned.
+    judged: nothing is stale or pruned. `project` is recorded in every marker;
+    another project's dashboards are never written.
     """
     folder_uid = folders[-1][0]
-    events = ensure_folders(client, folders, create=not dry_run, need_write=not dry_run)
+    store.read_ahead()
+    warnings = check_datasources(client, dashboards)  # before any write, the folder's included
+    events = store.ensure_folders(folders, create=not dry_run, need_write=not dry_run)
     folder_is_new = events[-1].status in ("missing", "created")
     wanted = [dashboard["uid"] for dashboard in dashboards]
+    with progress("reading", len(wanted)) as bar:
+        readings = store.read(wanted, jobs=jobs, on_done=lambda _: bar.update(1))
     # A new folder holds nothing yet; with `only`, the rest of the folder is not ours to judge.
-    leftovers = [] if only or folder_is_new else leftover_uids(client, folder_uid, set(wanted))
-    with progress("reading", len(wanted) + len(leftovers)) as bar:
-        readings = read_live(client, wanted + leftovers, jobs=jobs, on_done=lambda _: bar.update(1))
-    unreadable = [r for r in readings if r.error]
-    generated_uids, leftover_set = set(wanted), set(leftovers)
-    live = {r.uid: r.live for r in readings if not r.error and r.uid in generated_uids}
-    others = {r.uid: r.live for r in readings if not r.error and r.uid in leftover_set and r.live}
+    leftovers = [] if only or folder_is_new else store.leftovers(folder_uid, set(wanted), jobs=jobs)
+    unreadable = [r for r in readings + leftovers if r.error]
+    live = {r.uid: r.live for r in readings if not r.error}
+    others = {r.uid: r.live for r in leftovers if not r.error and r.live}
     if client.stopping.is_set():  # interrupted while reading: nothing written
-        return DeployRun(events, [], interrupted=True, not_started=len(dashboards))
-    steps = make_plan(dashboards, live, folder_uid, others=others, force=force, prune=prune)
+        return DeployRun(events, [], warnings, interrupted=True, not_started=len(dashboards))
+    steps = make_plan(dashboards, live, folder_uid, others=others, project=project, force=force, prune=prune)
+    replan = partial(_replan, folder_uid=folder_uid, project=project, force=force)
     with progress("deploying", sum(step.writes for step in steps) if not dry_run else 0) as bar:
-        outcomes = apply_plan(client, steps, folder_uid, jobs=jobs, dry_run=dry_run,
-                              on_done=lambda outcome: bar.update(1))
+        outcomes = apply_plan(store, steps, folder_uid, replan=replan, jobs=jobs, dry_run=dry_run,
+                              on_done=lambda outcome: bar.update(1), stop=client.stopping)
     titles = {dashboard["uid"]: dashboard.get("title", "") for dashboard in dashboards}
+    done = len(outcomes)
     outcomes += [Outcome(r.uid, titles.get(r.uid, ""), FAILED, r.error) for r in unreadable]
     interrupted = client.stopping.is_set()
-    return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid), interrupted=interrupted,
-                     not_started=len(steps) - (len(outcomes) - len(unreadable)) if interrupted else 0)
+    return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid), warnings,
+                     interrupted=interrupted, not_started=len(steps) - done if interrupted else 0)
+
+
+def _replan(dashboard: dict, live, *, folder_uid: str, project: str | None, force: bool):
+    return plan_dashboard(dashboard, live, folder_uid, project=project, force=force)
 
 
 @dataclass(frozen=True)
@@ -118,13 +166,18 @@ class DiffRun:
         return len(self.differences) + len(self.errors)
 
 
-def diff(client: GrafanaClient, dashboards: list[dict], folder_uid: str, *, jobs: int = DEFAULT_JOBS,
-         only: bool = False) -> DiffRun:
-    """Compare what Grafana holds with `dashboards`; writes nothing."""
-    folder_exists = client.get_folder(folder_uid) is not None
+def diff(store: Store, dashboards: list[dict], folder_uid: str, *, project: str | None = None,
+         jobs: int = DEFAULT_JOBS, only: bool = False) -> DiffRun:
+    """Compare what Grafana holds with `dashboards`; writes nothing.
+
+    A dashboard differs when deploying would write it (or could not: a conflict),
+    shown as a diff of normalized JSON; the same content elsewhere is a one-line note.
+    """
     wanted = [dashboard["uid"] for dashboard in dashboards]
-    leftovers = leftover_uids(client, folder_uid, set(wanted)) if folder_exists and not only else []
-    readings = {r.uid: r for r in read_live(client, wanted + leftovers, jobs=jobs)}
+    store.read_ahead()
+    readings = {r.uid: r for r in store.read(wanted, jobs=jobs)}
+    folder_exists = store.folder_exists(folder_uid)
+    leftovers = store.leftovers(folder_uid, set(wanted), jobs=jobs) if folder_exists and not only else []
     run = DiffRun(total=len(dashboards))
     for dashboard in dashboards:
         uid = dashboard["uid"]
@@ -132,15 +185,16 @@ def diff(client: GrafanaClient, dashboards: list[dict], folder_uid: str, *, jobs
         if reading.error:
             run.errors.append(f"{uid}: {reading.error}")
             continue
-        generated = normalize(with_marker(dashboard)[0])
-        current = normalize(reading.live.dashboard) if reading.live else None
-        if current != generated:
-            run.differences.append(unified_diff(uid, current, generated).rstrip("\n"))
-        elif reading.live.folder_uid not in (None, folder_uid):
+        step = plan_dashboard(dashboard, reading.live, folder_uid, project=project)
+        if step.action == UNCHANGED:
+            continue
+        if step.action in (ADDED, UPDATED, CONFLICT) and step.live != step.generated:
+            run.differences.append(step.diff().rstrip("\n"))
+        elif reading.live is not None and reading.live.folder_uid not in (None, folder_uid):
             run.differences.append(f"{uid}: in folder {reading.live.folder_uid or 'General'!r}, "
                                    f"generated for {folder_uid!r}")
-    for uid in leftovers:
-        live: Live | None = readings[uid].live
-        if live is not None and marker_of(live.dashboard) is not None:
-            run.only_in_grafana.append((uid, live.title))
+    for reading in leftovers:
+        if reading.live is not None and plan_leftover(reading.uid, reading.live, project=project,
+                                                      prune=False) is not None:
+            run.only_in_grafana.append((reading.uid, reading.live.title))
     return run

@@ -1,7 +1,9 @@
 """Grafana's HTTP API, as queuedash talks to it.
 
-    client.py       the only module that knows Grafana's URLs: one keep-alive session,
-                    auth, TLS, timeouts, retries, errors mapped to errors.py
+    client.py       one keep-alive session, auth, TLS, timeouts, retries, errors mapped
+                    to errors.py; the legacy /api calls, and `call` for any other endpoint
+    apis.py         the Kubernetes-style /apis API (Grafana 12-13): discovery, dashboards
+                    and folders of an organisation's namespace
     credentials.py  credentials from the environment; redaction of secrets from any text
     errors.py       the exceptions, under queuedash.errors.QueuedashError
 

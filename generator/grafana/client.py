@@ -1,4 +1,4 @@
-"""Grafana's HTTP API: the only module that knows Grafana's URLs.
+"""Grafana's HTTP API: the transport, and the legacy /api URLs (`apis.py` has the /apis ones).
 
 One `GrafanaClient` holds one keep-alive `requests.Session` (shared by the
 deploy threads; its connection pool is sized for them), the credentials
@@ -13,9 +13,14 @@ attempt can fix: connection errors, timeouts, 429 (its `Retry-After` honoured),
 the same answer.
 
 Errors become the domain exceptions of `errors.py`, chosen by HTTP status and
-then the body's `status` / `messageId` (§1.2); `message` is only shown, never
-matched. Every text built from a request, response or exception goes through
-the `Redactor`, so no credential reaches a message or a log line.
+then the body's `status` / `messageId` (§1.2) or a Kubernetes `Status` body's
+`reason` (/apis, §11a); `message` is only shown, never matched, and always on one
+line. Every text built from a request, response or exception goes through the
+`Redactor`, so no credential reaches a message or a log line.
+
+The legacy `/api` calls deploy needs are methods here; `call` is the same
+request/retry/error machinery for any other endpoint (`apis.py` builds the
+/apis API on it).
 
 Imports `errors` and `credentials` of this package; never the dashboard model.
 """
@@ -208,6 +213,11 @@ class GrafanaClient:
 
     # ----- the API calls -------------------------------------------------------------------
 
+    def call(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Reply:
+        """One request to `path` (after the base URL) with this client's credentials, retries
+        and error mapping; a JSON answer in `Reply.body`, an error as an `errors` exception."""
+        return self._request(method, path, params=params, body=body)
+
     def health(self) -> dict:
         """GET /api/health (§7.1): reachability and version; needs no credentials."""
         try:
@@ -228,6 +238,23 @@ class GrafanaClient:
     def org(self) -> dict:
         """GET /api/org (§7.2): proves the credentials and names the organisation."""
         return self._json_object(self._request("GET", "/api/org"), "GET /api/org")
+
+    def discover(self) -> dict | None:
+        """GET /apis (§11a): Kubernetes discovery, the API groups and versions served
+        (an `APIGroupList`); None when the server has no /apis (Grafana before 11, or a
+        proxy that answers the path with a page of its own)."""
+        try:
+            return self._json_object(self._request("GET", "/apis"), "GET /apis")
+        except (errors.NotFound, errors.NotGrafana):
+            return None
+
+    def get_datasource(self, uid: str) -> dict | None:
+        """GET /api/datasources/uid/:uid (§7.3); None when Grafana has no such data source."""
+        try:
+            return self._json_object(self._request("GET", f"/api/datasources/uid/{_segment(uid)}"),
+                                     "GET data source")
+        except errors.NotFound:
+            return None
 
     def get_folder(self, uid: str) -> dict | None:
         """GET /api/folders/:uid (§5.2); None when there is no such folder."""
@@ -252,7 +279,8 @@ class GrafanaClient:
         return self._search({"type": "dash-db", "folderUIDs": folder_uid}, page_size)
 
     def get_dashboard(self, uid: str) -> dict | None:
-        """GET /api/dashboards/uid/:uid (§4.1): {"dashboard", "meta"}; None when absent."""
+        """GET /api/dashboards/uid/:uid (§4.1): {"dashboard", "meta"}; None when absent.
+        A dashboard stored as a dynamic dashboard (schema v2) is `UnsupportedApiVersion` (406)."""
         try:
             reply = self._request("GET", f"/api/dashboards/uid/{_segment(uid)}")
         except errors.NotFound:
@@ -308,7 +336,8 @@ class GrafanaClient:
         attempt = 0
         while True:
             if self.stopping.is_set():
-                raise errors.Interrupted(f"{where}: not sent: interrupted", attempts=attempt)
+                said = f"not retried after {attempt} attempts" if attempt else "not sent"
+                raise errors.Interrupted(f"{where}: {said}: interrupted", attempts=attempt)
             attempt += 1
             started = time.monotonic()
             try:
@@ -376,23 +405,32 @@ class GrafanaClient:
                attempts: int) -> errors.GrafanaError:
         body = parsed if isinstance(parsed, dict) else {}
         status = response.status_code
-        status_text = body.get("status") if isinstance(body.get("status"), str) else ""
+        reason = ""
+        if body.get("kind") == "Status":
+            # A Kubernetes Status (/apis): its `status` is just "Failure"; `reason` says what.
+            reason = body.get("reason") if isinstance(body.get("reason"), str) else ""
+            status_text = ""
+        else:
+            status_text = body.get("status") if isinstance(body.get("status"), str) else ""
         message_id = body.get("messageId") if isinstance(body.get("messageId"), str) else ""
         said = body.get("message") if isinstance(body.get("message"), str) else ""
         if not said and parsed is _NOT_JSON:
             said = f"{response.headers.get('Content-Type') or 'a body'} that is not JSON"
-        key = " ".join(part for part in (str(status), status_text or message_id) if part)
-        # Masked before it is cut: a secret echoed across the cut would not be recognised after.
+        # Masked before it is put on one line and cut: a secret echoed with a line break in it, or
+        # across the cut, would not be recognised after. (k8s validation messages span lines.)
+        said = " ".join(self.redact(said).split())
+        key = " ".join(part for part in (str(status), status_text or message_id or reason) if part)
         answer = f"{method} {path} answered {key}" + (f": {self.redact.cut(said, 300)}" if said else "")
-        kind, summary = _classify(status, status_text, message_id, self.credentials)
+        kind, summary = _classify(status, status_text, message_id, reason, self.credentials)
         text = f"{summary} ({answer})" if summary else answer
         return kind(self.redact(text), status=status, status_text=status_text, message_id=message_id,
-                    attempts=attempts)
+                    attempts=attempts, reason=reason)
 
 
-def _classify(status: int, status_text: str, message_id: str,
+def _classify(status: int, status_text: str, message_id: str, reason: str,
               credentials: Credentials) -> tuple[type[errors.GrafanaError], str]:
-    """Which exception, and a one-line summary, from status then status/messageId (§1.2)."""
+    """Which exception, and a one-line summary, from status then status/messageId (§1.2)
+    or a Kubernetes reason (§11a)."""
     if status == 401 or message_id in ("basic-auth.invalid-header", "password-auth.failed"):
         return errors.AuthenticationFailed, _auth_summary(message_id, credentials)
     if status == 403:
@@ -400,8 +438,14 @@ def _classify(status: int, status_text: str, message_id: str,
                                          "deploy needs a service account with the Editor role")
     if status == 404:
         return errors.NotFound, ""
+    if status == 406:
+        return errors.UnsupportedApiVersion, ("stored as a dynamic dashboard (schema v2), which the legacy "
+                                              "API does not serve")
     if status == 409:
-        return errors.AlreadyExists, ""
+        # Legacy 409s (a folder uid taken, §5.4) carry no reason; only k8s says "Conflict".
+        return (errors.Conflict if reason == "Conflict" else errors.AlreadyExists), ""
+    if status == 413:
+        return errors.TooLarge, "Grafana refused it as too large"
     if status == 412:
         return {"version-mismatch": errors.VersionMismatch, "name-exists": errors.NameExists,
                 "plugin-dashboard": errors.PluginDashboard}.get(status_text, errors.Rejected), ""

@@ -3,7 +3,8 @@
 Every class subclasses `queuedash.errors.QueuedashError`, so the CLI turns any
 of them into one line and exit status 1. The client (`client.py`) chooses the
 class from the HTTP status first and then from the body's `status` or
-`messageId` (contract §1.2), never from the human `message` text. Messages are
+`messageId` (contract §1.2), or the `reason` of a Kubernetes `Status` body (the
+/apis API, §11a), never from the human `message` text. Messages are
 redacted before they get here: no credential ever reaches an exception.
 
 Imports `queuedash.errors` only.
@@ -19,7 +20,7 @@ class GrafanaError(QueuedashError):
     that must tell cases apart (never the message text)."""
 
     def __init__(self, message: str, *, status: int | None = None, status_text: str = "",
-                 message_id: str = "", attempts: int = 1):
+                 message_id: str = "", attempts: int = 1, reason: str = ""):
         super().__init__(message)
         #: HTTP status, or None when no answer came (connection refused, timeout).
         self.status = status
@@ -29,10 +30,13 @@ class GrafanaError(QueuedashError):
         self.message_id = message_id
         #: How many times the request was sent (more than 1 after retries).
         self.attempts = attempts
+        #: The `reason` of a Kubernetes `Status` body (the /apis API, e.g. "Conflict").
+        self.reason = reason
 
 
 class Interrupted(GrafanaError):
-    """The client was told to stop (Ctrl-C): this request was not sent."""
+    """The client was told to stop (Ctrl-C): this request was not sent (`attempts` 0), or not
+    sent again after a failed attempt."""
 
 
 class GrafanaConfigError(GrafanaError):
@@ -68,8 +72,20 @@ class NotFound(GrafanaError):
     """404: no such dashboard or folder."""
 
 
-class AlreadyExists(GrafanaError):
-    """409: a folder (or dashboard) already has this uid, or, up to 11.2, this title (§5.4)."""
+class Conflict(GrafanaError):
+    """409 on a write: someone saved first. From /apis, a stale `metadata.resourceVersion`
+    (k8s reason "Conflict"); from a Grafana 13 `POST /api/dashboards/db`, a stale `version`
+    ("Dashboard already exists. Use overwrite flag to update.", §11a)."""
+
+
+class AlreadyExists(Conflict):
+    """409: a folder (or dashboard) already has this uid, or, up to 11.2, this title (§5.4);
+    on /apis, a create of a name that exists (k8s reason "AlreadyExists")."""
+
+
+class UnsupportedApiVersion(GrafanaError):
+    """406 on `GET /api/dashboards/uid/:uid`: the dashboard is stored in a version the legacy
+    API does not serve (a dynamic dashboard, schema v2, §11a)."""
 
 
 class VersionMismatch(GrafanaError):
@@ -85,8 +101,16 @@ class PluginDashboard(GrafanaError):
 
 
 class Rejected(GrafanaError):
-    """Any other 4xx: Grafana refused the request as it was (400 folder not found, 413, 422...)."""
+    """Any other 4xx: Grafana refused the request as it was (400 folder not found, 422...)."""
+
+
+class TooLarge(Rejected):
+    """413: the dashboard is larger than Grafana stores ("Dashboard is too large, max is N MB")."""
 
 
 class FolderError(GrafanaError):
     """The folder (or a parent) cannot be found or created where the settings say."""
+
+
+class DatasourceError(GrafanaError):
+    """The dashboards' data source is missing in Grafana, or is not a Graphite data source."""
