@@ -2,7 +2,8 @@
 # Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed;
 # `make test` also installs the real servers the tests start (stack/install.sh:
 # Graphite in .stack/graphite-venv, npm statsd in .stack/statsd, and, as root,
-# Debian's redis-server and rabbitmq-server).
+# Debian's redis-server and rabbitmq-server) and Grafana's display code (npm
+# @grafana/data in tests/grafana_display).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,12 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent clean
+.PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent clean grafana-display \
+	record-events
+
+# Grafana's own display code (@grafana/data, pinned in its package-lock.json), which the tests run
+# on Node to see the text and colour of every stat panel.
+GRAFANA_DISPLAY := tests/grafana_display/node_modules/.installed
 
 dashboards: $(INSTALLED)
 	$(BIN)/queuedash build
@@ -18,7 +24,7 @@ dashboards: $(INSTALLED)
 validate: dashboards
 	$(BIN)/queuedash validate build/dashboards
 
-test: $(INSTALLED) stack-install
+test: $(INSTALLED) stack-install $(GRAFANA_DISPLAY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # `queuedash build` end to end, as it is and as it was (benchmarks/baseline_build.py), 10 to 1,000 queues.
@@ -45,6 +51,18 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
+
+grafana-display: $(GRAFANA_DISPLAY)
+
+$(GRAFANA_DISPLAY): tests/grafana_display/package.json tests/grafana_display/package-lock.json
+	npm ci --prefix tests/grafana_display --no-audit --no-fund
+	@touch $@
+
+# Record the events real Celery workers send, on every pool that installs here, into
+# tests/fixtures/celery_events (the translator's tests replay them). After a Celery upgrade.
+record-events: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[record]'
+	$(BIN)/python tests/recording/record_celery_events.py
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -30,7 +30,7 @@ def build(settings):
                                    size=(4, 6), description="Tasks failed over the time range."),
             presets.stat("Queue length", [broker.gauge_by_queue("length")], size=(4, 6),
                          thresholds=threshold_steps(("green", None), ("orange", warning))),
-            presets.stat("Consumers", [broker.gauge_by_queue("consumers")], size=(4, 6), no_value="0"),
+            presets.gauge_count("Consumers", [broker.gauge_by_queue("consumers")], size=(4, 6)),
             presets.rate("Task states per second", [tasks.rates_by_state(TASK_STATES)], size=(8, 6),
                          legend_calcs=()),
         ], repeat="queue"),

@@ -9,7 +9,7 @@ from queuedash.authoring import health, variables
 from queuedash.authoring.dashboard import dashboard, description
 from queuedash.authoring.layout import Row
 from queuedash.naming.metrics import TASK_STATES
-from queuedash.authoring.panels import Presets, red_unless_zero
+from queuedash.authoring.panels import Presets
 from queuedash.authoring.queries import TaskQueries, call, quote
 from queuedash.settings import ZERO_TASK_STATES
 
@@ -21,7 +21,9 @@ def build(settings):
     percentile = n.timer_percentile
 
     rows = [
-        Row("Should be zero", health.for_queues(presets, settings, settings.queues, ZERO_TASK_STATES)
+        # Not filtered by $queue and $task: a failure on a watched queue stays red whatever is selected.
+        Row("Should be zero: every watched queue, whatever the selection",
+            health.for_queues(presets, settings, settings.queues, ZERO_TASK_STATES)
             + health.extra(presets, settings, "tasks")),
         Row("Activity", [
             presets.rate("Task states per second", [tasks.rates_by_state(TASK_STATES)], size=(24, 8),
@@ -29,10 +31,11 @@ def build(settings):
             presets.stat("Succeeded", [call("alias", tasks.total_count(["succeeded"]), quote("succeeded"))],
                          reduce="sum", graph=True, no_value="0",
                          description="Tasks that succeeded in the time range."),
-            presets.stat("Failed", [call("alias", tasks.total_count(["failed"]), quote("failed"))],
-                         reduce="sum", graph=True, no_value="0",
-                         thresholds=red_unless_zero(),
-                         description="Tasks that failed in the time range."),
+            presets.should_be_zero("Failed in $queue ($task)",
+                                   [call("alias", tasks.total_count(["failed"]), quote("failed"))], graph=True,
+                                   description="Tasks that failed in the time range, in the queues and tasks "
+                                               "selected above. The \"Should be zero\" row counts every queue "
+                                               "that must keep failures at zero, whatever the selection."),
             presets.count("Succeeded and failed per interval", [
                 call("alias", tasks.total_count(["succeeded"]), quote("succeeded")),
                 call("alias", tasks.total_count(["failed"]), quote("failed")),

@@ -50,8 +50,8 @@ ZERO_TASK_STATES = ("failed", "rejected", "retried", "revoked", "unknown")
 ZERO_CONDITIONS = ZERO_TASK_STATES + ("no_consumers", "backlog")
 DEFAULT_MUST_BE_ZERO = ("failed", "rejected", "unknown", "no_consumers")
 
-#: Grafana's reducer ids a stat panel may use (fieldReducer.ts), as far as queuedash
-#: computes them too (check/stat.py): a [[zero_metrics]] `reduce` is one of these.
+#: Grafana's reducer ids a stat panel may use (fieldReducer.ts) that make sense for a
+#: should-be-zero figure: a [[zero_metrics]] `reduce` is one of these.
 REDUCERS = ("sum", "lastNotNull", "last", "mean", "max", "min", "first", "firstNotNull", "count")
 
 

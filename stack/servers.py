@@ -831,6 +831,10 @@ class StatsD(Server):
             "graphite": {"legacyNamespace": self.legacy_namespace},
             # idle counters keep sending 0 instead of vanishing: graphs show zeros, not gaps
             "deleteIdleStats": False,
+            # ...but a gauge nobody updates for 3 flushes goes: the gauges of a worker that left
+            # (or of a queue nobody polls) leave the panels instead of repeating forever
+            "deleteGauges": True,
+            "gaugesMaxTTL": 3,
         }, indent=2))
         proc = self._spawn("statsd", [self.node, "stats.js", config], env=_child_env(), cwd=self.package_dir)
         # The UDP socket binds asynchronously: wait for it as well as the management console.

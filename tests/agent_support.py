@@ -2,9 +2,9 @@
 real Celery workers and agent commands as subprocesses, and the built
 dashboards' own queries evaluated through graphite-web.
 
-Evaluation uses queuedash/check.py (`grafana_targets`: variables and ``#A``
-references as Grafana resolves them), queuedash/graphite.py (``/render``) and
-queuedash/stat.py (reducers, mappings, threshold colours).
+Evaluation uses queuedash.check.evaluate (`grafana_targets`: variables and ``#A``
+references as Grafana resolves them), queuedash.graphite.client (``/render``) and
+Grafana's own display code for what a stat shows (tests/grafana_display.py).
 """
 
 from __future__ import annotations
@@ -234,10 +234,10 @@ class DashboardReader:
         return found
 
     def shown(self, dashboard: str, title: str, **scope):
-        """What the stat panel shows: one (name, value, text, colour) per series."""
-        from queuedash.check.stat import shown
+        """What the stat panel shows, as Grafana draws it: one (name, text, colour, numeric) per value."""
+        from grafana_display import display
 
-        return shown(self.panel(dashboard, title), self.series(dashboard, title, **scope))
+        return display().shown(self.panel(dashboard, title), self.series(dashboard, title, **scope))
 
     def totals(self, dashboard: str, title: str, **scope) -> dict[str, float]:
         """Series name -> sum of its points (nulls skipped)."""

@@ -86,10 +86,13 @@ def test_the_prefix_is_the_agents_own_never_the_settings_file(runner, in_tmp, re
         wait_for(lambda: set(capture.keys()) - before, 5)
         return set(capture.keys()) - before
 
-    assert sent_keys() == {"celery.broker.q.length"}
-    assert sent_keys("--prefix", "flag") == {"flag.broker.q.length"}
+    def gauges(prefix):
+        return {f"{prefix}.broker.q.length", f"{prefix}.broker.q.consumers"}
+
+    assert sent_keys() == gauges("celery")
+    assert sent_keys("--prefix", "flag") == gauges("flag")
     monkeypatch.setenv("QUEUEDASH_PREFIX", "env")
-    assert sent_keys() == {"env.broker.q.length"}
+    assert sent_keys() == gauges("env")
 
 
 def test_a_bad_prefix_is_a_usage_error(runner, in_tmp):

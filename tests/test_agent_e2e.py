@@ -128,7 +128,7 @@ def test_succeeded_and_failed_stats_show_the_mix(e2e, path):
     reader = e2e[path]
     for queue, expected in EXPECTED.items():
         succeeded = reader.shown("tasks", "Succeeded", queue=queue, task="*")
-        failed = reader.shown("tasks", "Failed", queue=queue, task="*")
+        failed = reader.shown("tasks", "Failed in $queue ($task)", queue=queue, task="*")
         # What the panel shows: a queue with no failure has no failed series, shown as noValue "0".
         assert [s.text for s in succeeded] == [str(expected.get("succeeded", 0))]
         assert [s.text for s in failed] == [str(expected.get("failed", 0))]
@@ -139,7 +139,7 @@ def test_failure_panel_is_red_on_the_failing_queue_only(e2e, path):
     reader = e2e[path]
     # The tasks dashboard's should-be-zero panel: one value per queue that has a failed
     # counter; a queue that never failed has none, so it cannot be red.
-    by_queue = {s.name: (s.value, s.color) for s in reader.shown("tasks", "Failed tasks")}
+    by_queue = {s.name: (s.numeric, s.color) for s in reader.shown("tasks", "Failed tasks")}
     assert by_queue == {FAILING: (2, "red")}
     # Each queue's own dashboard: red with 2 on the failing one, green "0" on the other.
     assert [(s.text, s.color) for s in reader.shown(f"queue-{FAILING}", "Failed tasks")] == [("2", "red")]
@@ -160,10 +160,10 @@ def test_backlog_returns_to_zero_when_all_tasks_end(e2e, path):
         assert values[-1] == 0
         # And the should-be-zero backlog stat of the tasks' queue is green.
         title = f"Backlog: {queue}"
-        assert [(s.value, s.color) for s in reader.shown(f"queue-{queue}", title)] == [(0, "green")]
+        assert [(s.numeric, s.color) for s in reader.shown(f"queue-{queue}", title)] == [(0, "green")]
         # The broker's queue is empty again.
         length = reader.shown(f"queue-{queue}", "Queue length now")
-        assert [s.value for s in length] == [0]
+        assert [s.numeric for s in length] == [0]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -179,5 +179,5 @@ def test_runtime_and_wait_time_are_measured(e2e, path):
 
 def test_the_monitor_reports_the_worker_online(e2e):
     reader = e2e["events"]
-    assert [s.value for s in reader.shown("workers", "Workers online")] == [1]
-    assert [(s.value, s.color) for s in reader.shown("workers", "Workers offline")] == [(0, "green")]
+    assert [s.numeric for s in reader.shown("workers", "Workers online")] == [1]
+    assert [(s.numeric, s.color) for s in reader.shown("workers", "Workers offline")] == [(0, "green")]

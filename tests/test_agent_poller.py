@@ -32,25 +32,25 @@ def publish(url: str, queue: str, priorities, transport_options=None) -> None:
 def test_redis_length_sums_the_priority_lists_under_the_global_keyprefix(redis_server, capture):
     url = redis_server.url.rsplit("/", 1)[0] + "/5"
     publish(url, "prio", [0, 0, 3, 6, 9, 9], {"global_keyprefix": "acme:"})
-    source = RedisQueues(url, ["prio", "absent"], global_keyprefix="acme:")
+    source = RedisQueues(url, ["prio", "absent"], global_keyprefix="acme:", inspect_timeout=0)
     plain = source._client.llen("acme:prio")
     assert 0 < plain < 6, "kombu put every message in the base list: the test proves nothing"
     poller = Poller(source, Keys(Naming()), BufferedClient(UDPClient("127.0.0.1", capture.port)))
     assert poller.poll_once() == {"prio": {"length": 6}, "absent": {"length": 0}}
     assert wait_for(lambda: capture.gauges() == {"celery.broker.prio.length": 6, "celery.broker.absent.length": 0}, 3)
     # Without the prefix the same queue is empty: the prefix is really used.
-    assert RedisQueues(url, ["prio"]).measure() == {"prio": {"length": 0}}
+    assert RedisQueues(url, ["prio"], inspect_timeout=0).measure() == {"prio": {"length": 0}}
 
 
 def test_redis_queues_are_found_in_kombus_bindings(redis_server):
     url = redis_server.url.rsplit("/", 1)[0] + "/6"
     publish(url, "found-a", [0])
     publish(url, "found.b", [0, 0])
-    assert RedisQueues(url).measure() == {"found-a": {"length": 1}, "found.b": {"length": 2}}
+    assert RedisQueues(url, inspect_timeout=0).measure() == {"found-a": {"length": 1}, "found.b": {"length": 2}}
 
 
 def test_redis_down_is_a_broker_error(redis_server):
-    source = RedisQueues("redis://127.0.0.1:1/0", ["q"], timeout=1.0)
+    source = RedisQueues("redis://127.0.0.1:1/0", ["q"], timeout=1.0, inspect_timeout=0)
     with pytest.raises(BrokerError, match="redis"):
         source.measure()
 
@@ -61,8 +61,9 @@ def test_poll_once_from_the_command_line(redis_server, capture, runner, in_tmp):
     result = runner.invoke(cli, ["agent", "poll", "--prefix", "jobs", "--broker", url, "--queue", "cli", "--once",
                                  "--statsd-port", str(capture.port)])
     assert result.exit_code == 0, result.output
-    assert result.output == "cli  length=2\n"
-    assert wait_for(lambda: capture.gauges() == {"jobs.broker.cli.length": 2}, 3)
+    # No worker runs: none says it consumes the queue, a known zero.
+    assert result.output == "cli  consumers=0  length=2\n"
+    assert wait_for(lambda: capture.gauges() == {"jobs.broker.cli.length": 2, "jobs.broker.cli.consumers": 0}, 3)
 
 
 def test_rabbitmq_ready_unacked_and_consumers(rabbitmq, capture):

@@ -5,6 +5,8 @@ is down, events are malformed, SIGTERM arrives. Real Redis, real subprocesses
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
 import socket
 import threading
@@ -12,6 +14,7 @@ import time
 import tracemalloc
 
 import pytest
+import redis
 from agent_support import UdpCapture, agent_command, capture, wait_for  # noqa: F401 (capture is a fixture)
 from celery import Celery
 from celery.events.event import get_exchange
@@ -137,6 +140,54 @@ def test_malformed_events_are_counted_and_skipped(redis_server, capture):
         thread.join(10)
     assert not thread.is_alive()
     assert translator.malformed == 5
+
+
+def test_one_bad_message_a_second_costs_no_event_and_no_reconnection(redis_server, capture, caplog):
+    """Raw PUBLISHes on the events channel: bodies that are not JSON, JSON that is not a kombu
+    envelope, an event whose type is not a string. Every one is counted and skipped on the same
+    connection; the good events sent between them all arrive; the log stays short, no traceback."""
+    db = 9
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
+    app = Celery("robustness-bad-messages", broker=url, set_as_current=False)
+    client = BufferedClient(UDPClient("127.0.0.1", capture.port))
+    translator = Translator(Keys(Naming()), client, QueueResolver(default="q"))
+    monitor = Monitor(app, url, translator, client, tick_interval=0.2, backoff=Backoff(0.2, 1))
+    thread = threading.Thread(target=monitor.run, daemon=True)
+    caplog.set_level("DEBUG")
+    thread.start()
+    raw = redis.Redis.from_url(url)
+    channel = f"/{db}.celeryev/task.bogus"
+    try:
+        assert monitor.connected.wait(20)
+        assert dispatch_until_counted(url, capture)
+        malformed_before = translator.malformed
+        bad = [b"\x00\xff not json", b'{"not": "an envelope"}',
+               json.dumps({"body": base64.b64encode(json.dumps({"type": ["task-received"], "uuid": "x"}).encode())
+                           .decode(), "content-type": "application/json", "content-encoding": "utf-8",
+                           "properties": {"body_encoding": "base64", "delivery_info": {"exchange": "celeryev",
+                                                                                      "routing_key": "task.bogus"},
+                                          "delivery_tag": "t"}, "headers": {}}).encode()]
+        rounds = 20
+        with app.connection_for_write() as connection:
+            dispatcher = app.events.Dispatcher(connection, hostname="producer@test", enabled=True)
+            for i in range(rounds):
+                for body in bad:
+                    raw.publish(channel, body)
+                dispatcher.send("task-received", uuid=f"between-{i}", name="between.task")
+            dispatcher.close()
+        key = "celery.tasks.q.between_task.received"
+        assert wait_for(lambda: capture.counters().get(key) == rounds, 15), capture.counters().get(key)
+        assert wait_for(lambda: translator.malformed - malformed_before == rounds * len(bad), 5), \
+            translator.malformed - malformed_before
+        assert monitor.disconnections == 0 and monitor.connections == 1
+    finally:
+        monitor.stop()
+        thread.join(10)
+        raw.close()
+    assert not thread.is_alive()
+    text = caplog.text
+    assert "Traceback" not in text
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) <= 12, text[-3000:]
 
 
 @pytest.mark.parametrize("command", ["events", "poll"])

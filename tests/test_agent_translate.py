@@ -169,9 +169,11 @@ def test_failures_retries_rejections(make):
         {"type": "task-retried", "uuid": "r", "exception": "Retry()"},
         {"type": "task-received", "uuid": "r", "name": "t"},
         {"type": "task-succeeded", "uuid": "r", "runtime": 0.1},
-        # Reject(requeue=False): Celery sends task-failed, then task-rejected; count it once.
+        # Reject(requeue=False) with acks_late: Celery sends task-failed (the text is Reject's
+        # repr on prefork; tests/test_agent_recordings.py replays every pool), then
+        # task-rejected: one rejection.
         {"type": "task-received", "uuid": "j", "name": "t"},
-        {"type": "task-failed", "uuid": "j", "exception": "Reject(None, False)"},
+        {"type": "task-failed", "uuid": "j", "exception": "reject requeue=False: dropped"},
         {"type": "task-rejected", "uuid": "j", "requeue": False},
     ]
     for event in events:
@@ -242,20 +244,30 @@ def test_worker_gauges_from_heartbeats_and_offline_after_two_intervals(make, clo
     assert recorder.gauges()[f"{base}.online"] == 1
 
 
-def test_a_worker_that_says_goodbye_is_offline_at_once(make, clock):
+def test_a_worker_that_says_goodbye_is_gone_not_offline(make, clock):
+    """A scale-down is no outage: no online=0, no more gauges at all."""
     translator, recorder = make()
     translator.handle({"type": "worker-online", "hostname": "w1", "freq": 2.0, "local_received": clock.now})
+    translator.tick()
+    assert recorder.gauges()["celery.workers.w1.online"] == 1
+    recorder.sent.clear()
     translator.handle({"type": "worker-offline", "hostname": "w1", "local_received": clock.now})
+    for _ in range(3):
+        clock.now += 5
+        translator.tick()
+    assert recorder.sent == [] and translator.workers == {}
+
+
+def test_a_worker_whose_heartbeats_stopped_is_offline_until_its_expiry_then_its_gauges_stop(make, clock):
+    translator, recorder = make(worker_expiry=60)
+    translator.handle({"type": "worker-heartbeat", "hostname": "w1", "freq": 2.0, "local_received": clock.now})
+    clock.now += 59
     translator.tick()
     assert recorder.gauges()["celery.workers.w1.online"] == 0
-
-
-def test_long_gone_workers_are_forgotten(make, clock):
-    translator, _ = make(forget_workers_after=60)
-    translator.handle({"type": "worker-heartbeat", "hostname": "w1", "local_received": clock.now})
-    clock.now += 61
+    recorder.sent.clear()
+    clock.now += 2
     translator.tick()
-    assert translator.workers == {}
+    assert recorder.sent == [] and translator.workers == {}
 
 
 def test_memory_is_bounded_by_max_tasks(make):
@@ -286,3 +298,22 @@ def test_tasks_waiting_for_task_sent_are_bounded(make):
     # The third held task pushed the oldest out under the routed (default) queue at once.
     assert recorder.counts() == {"celery.tasks.unknown.proj_add.received": 1}
     assert len(translator._held) == 2
+
+
+def test_a_retry_received_before_the_retried_event_still_counts_its_success(make):
+    """Prefork publishes the retry from the pool child while the main process reports the retry:
+    the new delivery's task-received can come before the old delivery's task-retried."""
+    translator, recorder = make(routes=["*=q"])
+    for event in [
+        {"type": "task-received", "uuid": "r", "name": "t"},
+        {"type": "task-started", "uuid": "r"},
+        {"type": "task-received", "uuid": "r", "name": "t"},       # the retry, first
+        {"type": "task-retried", "uuid": "r", "exception": "Retry()"},
+        {"type": "task-started", "uuid": "r"},
+        {"type": "task-succeeded", "uuid": "r", "runtime": 0.1},
+        {"type": "task-failed", "uuid": "r", "exception": "WorkerLostError()"},   # one end too many
+    ]:
+        translator.handle(event)
+    assert recorder.counts() == {"celery.tasks.q.t.received": 2, "celery.tasks.q.t.started": 2,
+                                 "celery.tasks.q.t.retried": 1, "celery.tasks.q.t.succeeded": 1}
+    assert translator.duplicates == 1

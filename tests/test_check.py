@@ -15,7 +15,7 @@ import time
 import pytest
 
 import feeder
-from queuedash.check import stat
+from grafana_display import display
 from queuedash.compile.build import build_all
 from queuedash.check.evaluate import (
     EMPTY,
@@ -140,8 +140,24 @@ def test_a_counter_that_never_fired_is_empty_names_its_path_and_shows_no_value_a
     assert expected.path == naming.task_count("quiet", ANY, "failed")
     assert not expected.exists and expected.deepest == naming.task_count("quiet", ANY, "failed").rsplit(".", 1)[0]
     # Grafana shows the panel's noValue, in the base (green) colour.
-    assert stat.shown(failed.panel, failed.series) == [stat.Shown("No data", None, "0", "green")]
+    assert [(s.text, s.color) for s in display().shown(failed.panel, failed.series)] == [("0", "green")]
     assert result.panel("Backlog: received - processed").status == OK
+
+
+def test_the_failure_ratio_of_a_queue_that_never_failed_is_0_percent(graphite, tmp_path):
+    """No failed counter exists at all (StatsD only sends counters it has seen): the ratio is
+    0 % in every slot where tasks ended, not "No data"."""
+    naming = Naming(prefix="qdneverfailed")
+    succeeded = [2, None, 3] + [1] * (feeder.INTERVALS - 3)
+    plan = {"calm": {"proj.tasks.ping": {"received": succeeded, "succeeded": succeeded}}}
+    seeded = feeder.seed(graphite, naming, plan=plan, broker={}, workers={}, idle_zeros=False)
+    built = build_all(load(write_settings(tmp_path, naming, ["calm"])), only="queue-calm")
+    [result] = check_all(built, GraphiteClient(graphite.web_url))
+
+    ratio = result.panel("Failure ratio")
+    assert ratio.status == OK
+    [series] = ratio.series
+    assert [series.value_at(ts) for ts in seeded.timestamps] == [None if v is None else 0.0 for v in succeeded]
 
 
 def test_a_metric_with_no_point_in_the_time_range_is_empty_and_said_to_exist(graphite, settings_files):
@@ -153,6 +169,31 @@ def test_a_metric_with_no_point_in_the_time_range_is_empty_and_said_to_exist(gra
     assert offline.status == EMPTY
     assert [e.exists for e in offline.expected] == [True]
     assert "exists, no value in the time range" in offline.expected[0].describe()
+
+
+def test_zeros_made_by_transform_null_of_a_range_without_data_are_empty_not_ok(graphite, settings_files):
+    """transformNull turns a range with no point at all into zeros: the backlog and the
+    should-be-zero panels would read 0 and green. They are EMPTY and say the metrics have no value."""
+    built = build_all(load(settings_files["legacy"]), only="queue-emails")
+    result = Checker(GraphiteClient(graphite.web_url), TimeRange("-3h", "-2h")).check(built[0].data, "queue-emails")
+
+    for title in ("Backlog: received - processed", "Failed tasks", "Waiting with no consumer"):
+        panel = result.panel(title)
+        assert panel.status == EMPTY, title
+        assert panel.expected and all(e.exists and not e.has_values for e in panel.expected), title
+        assert all("exists, no value in the time range" in e.describe() for e in panel.expected)
+
+
+def test_an_empty_target_whose_metric_has_values_says_so(graphite, seeded):
+    """The metric is there with points; what empties the target is the expression around it."""
+    path = seeded["legacy"].naming.task_count("emails", "mail.send", "failed")
+    dashboard = {"uid": "hand", "panels": [{"id": 1, "title": "Filtered away", "type": "timeseries",
+                                            "targets": [{"refId": "A", "target": f"removeAboveValue({path}, -1)"}]}]}
+    [panel] = Checker(GraphiteClient(graphite.web_url)).check(dashboard, "hand").panels
+
+    assert panel.status == EMPTY
+    [expected] = panel.expected
+    assert expected.describe() == f"{path} (has values in the time range)"
 
 
 # -- what Grafana sends ------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Exact values of the signature panels, against a real Graphite fed known data.
 
-The numbers are computed from the feeder's plan (tests/feeder.py), the panel's value
-with Grafana's reducer and its colour from the panel's own thresholds and mappings
-(queuedash.check.stat), on the series `queuedash.check.evaluate` got from graphite-web exactly as
-Grafana asks for them (the panel's maxDataPoints, else its width in pixels).
+The numbers are computed from the feeder's plan (tests/feeder.py); what a stat shows (its text
+and colour) is asked of Grafana's own display code (tests/grafana_display.py), on the series
+`queuedash.check.evaluate` got from graphite-web exactly as Grafana asks for them (the panel's
+maxDataPoints, else its width in pixels).
 Seeded under a prefix of its own, once for the module.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 import feeder
-from queuedash.check import stat
+from grafana_display import display
 from queuedash.compile.build import build_all
 from queuedash.check.evaluate import check_all, grafana_targets
 from queuedash.graphite.client import GraphiteClient
@@ -41,8 +41,13 @@ def checked(graphite, seeded, tmp_path_factory):
 
 
 def shown(panel_check) -> dict:
-    """What a stat shows, by series name: (value, colour)."""
-    return {s.name: (s.value, s.color) for s in stat.shown(panel_check.panel, panel_check.series)}
+    """What a stat shows, by series name: (value, colour), as Grafana draws it."""
+    return {s.name: (s.numeric, s.color) for s in display().shown(panel_check.panel, panel_check.series)}
+
+
+def total(values) -> float:
+    """The sum of a series' points, nulls skipped."""
+    return sum(v for v in values if v is not None)
 
 
 def red_unless_zero(value) -> str:
@@ -92,7 +97,7 @@ def test_without_transform_null_the_gaps_in_received_would_flip_signs(graphite, 
         r = None if all(v is None for v in r) else sum(v or 0 for v in r)
         p = None if all(v is None for v in p) else sum(v or 0 for v in p)
         per_slot.append(p if r is None else r - (p or 0))   # safeDiff: the first non-null is the minuend
-    assert stat.reduce(naive.values, "sum") == sum(v for v in per_slot if v is not None) != feeder.IN_FLIGHT
+    assert total(naive.values) == sum(v for v in per_slot if v is not None) != feeder.IN_FLIGHT
 
 
 # -- should-be-zero panels -----------------------------------------------------------
@@ -116,7 +121,7 @@ def test_should_be_zero_task_states_are_0_green_on_the_clean_queue_and_the_count
 
 def test_failed_over_the_time_range(checked):
     assert feeder.total(FAILING, ["failed"]) == 6
-    assert shown(checked["tasks"].panel("Failed")) == {"failed": (6, "red")}
+    assert shown(checked["tasks"].panel("Failed in $queue ($task)")) == {"failed": (6, "red")}
     for queue in QUEUES:
         failed = feeder.total(queue, ["failed"])
         assert shown(checked["overview"].panel("Failed", queue=escape(queue))) == {
@@ -158,7 +163,7 @@ def test_stats_and_tables_ask_graphite_for_every_point(graphite, checked):
     [narrow] = GraphiteClient(graphite.web_url).render([target], max_data_points=320)
 
     assert panel.panel["maxDataPoints"] > 360
-    assert stat.reduce(narrow.values, "sum") < 6 == shown(panel)[escape(FAILING)][0]
+    assert total(narrow.values) < 6 == shown(panel)[escape(FAILING)][0]
 
 
 # -- tables and graphs -------------------------------------------------------------------
@@ -166,7 +171,7 @@ def test_stats_and_tables_ask_graphite_for_every_point(graphite, checked):
 
 def test_most_failing_tasks_table_sums_each_task(checked):
     panel = checked["tasks"].panel("Most failing tasks")
-    sums = {s.target: stat.reduce(s.values, "sum") for s in panel.series}
+    sums = {s.target: total(s.values) for s in panel.series}
     assert sums[f"{escape(FAILING)}.{escape('mail.send')}"] == feeder.total(FAILING, ["failed"])
     assert sums[f"{escape(CLEAN)}.{escape('proj.tasks.add')}"] == 0
 

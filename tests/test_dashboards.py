@@ -160,3 +160,19 @@ def test_the_repository_settings_build(repo, name):
     settings = load(repo / "queuedash.toml")
     (item,) = build_all(settings, only=name)
     assert problems(item.data) == []
+
+
+def test_the_tasks_dashboard_says_which_failed_figure_follows_the_selection(built):
+    """Two 'failed' figures on one screen: the row of should-be-zero panels watches every
+    queue that declares them, whatever $queue and $task say; the Failed stat follows them.
+    Each says so, so they cannot be read as the same number."""
+    data = built["tasks"].data["panels"]
+    rows = [p for p in data if p["type"] == "row"]
+    watched = rows[0]
+    assert watched["title"] == "Should be zero: every watched queue, whatever the selection"
+    first_row_panels = data[data.index(watched) + 1:data.index(rows[1])]
+    assert first_row_panels and all("$queue" not in t["target"] and "$task" not in t["target"]
+                                    for p in first_row_panels for t in p["targets"])
+    failed = next(p for p in panels(built["tasks"]) if p["title"].startswith("Failed in"))
+    assert failed["title"] == "Failed in $queue ($task)"
+    assert all("$queue" in t["target"] and "$task" in t["target"] for t in failed["targets"])

@@ -260,12 +260,14 @@ COMMANDS = {
                    "--queue": ODD, "--global-keyprefix": ODD, "--priority-steps": either(["0,3,6,9", "0"]),
                    "--management-url": either(lambda d: _closed_url(), _url), "--prefix": either(["celery"]),
                    "--statsd-host": lambda draw: draw(st.sampled_from(["127.0.0.1", "", "::1", "256.0.0.1"])),
-                   "--statsd-port": either(["8125"], _number), "--log-level": either(["info", "debug"])},
+                   "--statsd-port": either(["8125"], _number), "--log-level": either(["info", "debug"]),
+                   "--inspect-timeout": either(["0", "1"], _number)},
     "agent events": {"--app": lambda draw: draw(ODD_STRINGS.filter(lambda t: t.strip() and "\x00" not in t
                                                                    and "celery" not in t.lower())),
                      "--route": either(["proj.*=emails"]), "--default-queue": either(["unknown"]),
                      "--max-tasks": either(["10"], _number), "--task-ttl": either(["60"], _number),
                      "--heartbeat-interval": either(["2"], _number), "--reconnect-max": either(["1"], _number),
+                     "--worker-expiry": either(["300"], _number), "--inspect-timeout": either(["1"], _number),
                      "--poll-interval": either(["0", "10"], _number)},
 }
 

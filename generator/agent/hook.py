@@ -23,6 +23,10 @@ task_revoked         worker main        revoked, plus received if the message
 task_unknown         worker main        unknown (NotRegistered)
 ===================  =================  =======================================
 
+A delivery ends once per process: Celery sends task_failure twice for a hard
+time limit (both in the main process), which counts one failure, as the events
+path does.
+
 The queue is the message's routing key (``request.delivery_info``), which is
 the queue name with Celery's default direct exchange; the producer side uses
 the routing key it published with.
@@ -87,8 +91,20 @@ class Hook:
         self.errors = 0
         self._running: dict[str, float] = {}
         self._received: dict[str, str | None] = {}
+        #: Task ids whose end this process counted: a second end is a duplicate.
+        self._ended: dict[str, None] = {}
 
     # -- plumbing -------------------------------------------------------------
+
+    def _end(self, task_id) -> bool:
+        """Mark the end of a task's delivery in this process; False when it was marked already."""
+        ended = self._ended
+        if task_id in ended:
+            return False
+        if len(ended) >= MAX_RECEIVED_IDS:
+            del ended[next(iter(ended))]
+        ended[task_id] = None
+        return True
 
     def _ours(self, task) -> bool:
         return self.app is None or getattr(task, "app", self.app) is self.app
@@ -148,6 +164,7 @@ class Hook:
             if len(received) >= MAX_RECEIVED_IDS:
                 del received[next(iter(received))]
             queue = received[request.id] = _queue_of(request)
+            self._ended.pop(request.id, None)       # a retry or a requeue: a new delivery
             self.client.incr(self.keys.task(queue, request.name, "received"))
         except Exception:
             self._failed("task_received")
@@ -159,6 +176,8 @@ class Hook:
             name = getattr(request, "task", None) or getattr(sender, "name", None)
             queue = _queue_of(request)
             task_id = getattr(request, "id", None)
+            if not self._end(task_id):
+                return
             with self.client.pipeline() as pipe:
                 if self._received.pop(task_id, _MISSING) is _MISSING:
                     pipe.incr(self.keys.task(queue, name, "received"))
@@ -184,6 +203,7 @@ class Hook:
             if len(running) >= MAX_RUNNING:
                 del running[next(iter(running))]
             running[task_id] = time.perf_counter()
+            self._ended.pop(task_id, None)         # a new delivery (prefork: in the child)
             request = task.request
             queue, name = _queue_of(request), task.name
             sent = request.get(SENT_HEADER)
@@ -206,6 +226,8 @@ class Hook:
             started = self._running.pop(task_id, None)
             queue, name = _queue_of(task.request), task.name
             counter = _STATE_COUNTERS.get(state)
+            if counter and not self._end(task_id):
+                counter = None
             with self.client.pipeline() as pipe:
                 if counter:
                     pipe.incr(self.keys.task(queue, name, counter))
@@ -218,8 +240,8 @@ class Hook:
         try:
             if not self._ours(sender):
                 return
-            if isinstance(exception, Reject):
-                return      # counted as rejected by postrun (REJECTED)
+            if isinstance(exception, Reject) or not self._end(task_id):
+                return      # Reject: counted as rejected by postrun (REJECTED)
             # A hard time limit is reported by the main process without the
             # task's request: its queue is the one it was received from.
             queue = _queue_of(sender.request) or self._received.get(task_id)

@@ -11,9 +11,15 @@ Three threads, one stop flag (`lifecycle.Stopper`):
   the StatsD buffer (so a quiet minute still reaches StatsD at once);
 * the poller (optional, `poller.Poller`): broker queue gauges.
 
-A message that cannot be decoded, and an event that is not a dict or lacks its
-type, is counted as malformed and skipped (`TolerantReceiver`); the translator
-does the same for a task event it cannot read.
+A message that cannot be decoded, one that is not a message of the transport
+(JSON that is not kombu's envelope), and an event that is not a dict or whose
+type is not a string, is counted as malformed and skipped on the same
+connection (`TolerantReceiver`): leaving it would lose every event published
+until the monitor is back (Redis pub/sub keeps nothing). The translator does
+the same for a task event it cannot read. Malformed messages are logged by the
+translator's throttle (the first ten, then one in a thousand), never with a
+traceback: kombu's own warning for a body that is not JSON is turned into that
+count (`KombuUndecodable`).
 
 Imports Celery, kombu, and the agent's `translate`, `poller`, `lifecycle`.
 """
@@ -21,7 +27,10 @@ Imports Celery, kombu, and the agent's `translate`, `poller`, `lifecycle`.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+import traceback
+from itertools import count
 
 from celery.events.receiver import EventReceiver
 
@@ -54,10 +63,42 @@ class TolerantReceiver(EventReceiver):
         for body in events:
             try:
                 type_, event = self.event_from_message(body)
+                if not isinstance(type_, str):
+                    raise TypeError(f"type is not a string: {type_!r:.50}")
             except Exception as exc:
                 self.on_malformed(f"not an event ({type(exc).__name__}: {exc}): {body!r:.200}")
                 continue
             self.process(type_, event)
+
+    def consume(self, limit=None, timeout=None, safety_interval=1, **kwargs):
+        """kombu's ConsumerMixin.consume, except that an error delivering one message is that
+        message's fault, not the connection's: it is counted and consuming goes on.
+
+        Anything else (the transport's connection and channel errors, OSError) ends the
+        consumer, for the monitor to reconnect.
+        """
+        elapsed = 0
+        with self.consumer_context(**kwargs) as (conn, channel, consumers):
+            for _ in limit and range(limit) or count():
+                if self.should_stop:
+                    break
+                self.on_iteration()
+                try:
+                    conn.drain_events(timeout=safety_interval)
+                except socket.timeout:
+                    conn.heartbeat_check()
+                    elapsed += safety_interval
+                    if timeout and elapsed >= timeout:
+                        raise
+                except Exception as exc:
+                    if not _raised_delivering(exc):
+                        if self.should_stop:
+                            break
+                        raise
+                    self.on_malformed(f"undeliverable message ({type(exc).__name__}: {exc})")
+                else:
+                    yield
+                    elapsed = 0
 
     def on_decode_error(self, message, exc):
         self.on_malformed(f"undecodable message ({message.content_type}): {exc}")
@@ -65,6 +106,39 @@ class TolerantReceiver(EventReceiver):
     def on_connection_revived(self):
         if self.on_connected:
             self.on_connected()
+
+
+def _raised_delivering(exc: BaseException) -> bool:
+    """Whether `exc` comes from turning one received message into a kombu Message.
+
+    kombu's virtual transports (Redis among them) hand each raw message to
+    ``Transport._deliver``, which builds the Message from kombu's envelope: JSON that is
+    not an envelope raises KeyError there. The Redis transport also lists KeyError among
+    its connection errors (a closed socket's file descriptor), so the type cannot tell;
+    where it was raised can.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(frame.name == "_deliver" and "kombu" in frame.filename and "virtual" in frame.filename
+               for frame in frames)
+
+
+class KombuUndecodable(logging.Filter):
+    """kombu's Redis transport logs a warning with a traceback for every pub/sub message that
+    is not JSON, and skips it: here each one is counted as malformed instead (and logged by
+    the translator's throttle)."""
+
+    LOGGER = "kombu.transport.redis"
+
+    def __init__(self, on_malformed):
+        super().__init__()
+        self.on_malformed = on_malformed
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Cannot process event on channel"):
+            self.on_malformed(f"undecodable message on channel {record.args[0]!r}"
+                              if record.args else "undecodable message")
+            return False
+        return True
 
 
 class Monitor:
@@ -99,9 +173,12 @@ class Monitor:
                                             name="queuedash-poller", daemon=True))
         for thread in threads:
             thread.start()
+        undecodable = KombuUndecodable(self._malformed)
+        logging.getLogger(KombuUndecodable.LOGGER).addFilter(undecodable)
         try:
             self._receive_loop()
         finally:
+            logging.getLogger(KombuUndecodable.LOGGER).removeFilter(undecodable)
             self.stopper.stop("monitor ended")
             for thread in threads:
                 thread.join(timeout=10)

@@ -3,10 +3,14 @@
 * Redis: a queue is a list; kombu emulates priorities with more lists,
   ``<queue>\\x06\\x16<step>`` for steps 3, 6 and 9, so the length is the sum
   of LLEN over all of them (one pipelined round trip), with the transport's
-  ``global_keyprefix`` in front of every key. Redis knows nothing of consumers
-  or of unacked messages per queue: only ``length`` is sent. Without
-  ``--queue``, the queues are found in kombu's binding sets
-  (``_kombu.binding.*``), never with KEYS.
+  ``global_keyprefix`` in front of every key. Without ``--queue``, the queues
+  are found in kombu's binding sets (``_kombu.binding.*``), never with KEYS.
+  Redis knows nothing of consumers, so the workers are asked, as Flower does:
+  Celery's ``inspect().active_queues()`` broadcast, answered within
+  `inspect_timeout` seconds, says which queues each worker consumes (`Consumers`).
+  When the broadcast cannot be made, or asking is turned off, no ``consumers``
+  gauge is sent: an unknown count must never read as zero consumers. Unacked
+  messages per queue stay unknown on Redis.
 * RabbitMQ: the management API, ``GET /api/queues/<vhost>``: length =
   ``messages_ready``, unacked = ``messages_unacknowledged``, consumers.
 
@@ -15,7 +19,7 @@ control, ``amq.*``) is never reported. A queue asked for and absent is
 reported empty: RabbitMQ deletes idle auto-delete queues, and Redis deletes
 an empty list.
 
-Imports `keys`, `lifecycle`, redis-py (Redis only) and the standard library.
+Imports `keys`, `lifecycle`, redis-py and Celery (Redis only) and the standard library.
 """
 
 from __future__ import annotations
@@ -61,14 +65,64 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+class Consumers:
+    """Consumers per queue from the workers' own answer to Celery's ``active_queues``.
+
+    Every worker that answers says which queues it consumes; a queue's count is the number of
+    workers consuming it. A worker that answered once and is silent now (a solo-pool worker
+    busy on a long task cannot answer) is still counted for `memory` seconds after its last
+    answer. No answer at all, with nobody remembered, is an answer too: no worker consumes
+    anything (what Flower shows). Only a broadcast that fails makes the counts unknown (None).
+    """
+
+    def __init__(self, url: str, *, timeout: float = 1.0, memory: float = 60.0, clock=time.monotonic):
+        from celery import Celery
+
+        self.app = Celery("queuedash-poller", broker=url, set_as_current=False)
+        self.timeout = timeout
+        self.memory = memory
+        self.clock = clock
+        #: worker -> (when it last answered, the queues it consumes)
+        self.workers: dict[str, tuple[float, frozenset[str]]] = {}
+        self.failures = 0
+
+    def count(self) -> dict[str, int] | None:
+        """queue -> number of workers consuming it; None when the workers could not be asked."""
+        try:
+            answers = self.app.control.inspect(timeout=self.timeout).active_queues() or {}
+        except Exception as exc:      # kombu's connection errors, a broker that refuses...
+            self.failures += 1
+            log.debug("active_queues broadcast failed: %s: %s", type(exc).__name__, exc)
+            return None
+        now = self.clock()
+        for worker, queues in answers.items():
+            names = frozenset(q.get("name") for q in queues or () if isinstance(q, dict) and q.get("name"))
+            self.workers[worker] = (now, names)
+        for worker, (seen, _) in list(self.workers.items()):
+            if now - seen > self.memory:
+                del self.workers[worker]
+        counts: dict[str, int] = {}
+        for _, names in self.workers.values():
+            for name in names:
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def close(self) -> None:
+        self.app.close()
+
+
 class RedisQueues:
-    """Queue lengths from a Redis broker."""
+    """Queue lengths from a Redis broker; consumers from the workers' answers."""
 
     kind = "redis"
 
     def __init__(self, url: str, queues=(), *, global_keyprefix: str = "", sep: str = REDIS_SEP,
-                 priority_steps=REDIS_PRIORITY_STEPS, timeout: float = 5.0):
+                 priority_steps=REDIS_PRIORITY_STEPS, timeout: float = 5.0, inspect_timeout: float = 1.0,
+                 consumers: Consumers | None = None):
         import redis
+
+        #: None when asking the workers is turned off (inspect_timeout 0): consumers unknown.
+        self.consumers = consumers or (Consumers(url, timeout=inspect_timeout) if inspect_timeout > 0 else None)
 
         self.url = url
         self.queues = list(queues)
@@ -102,15 +156,20 @@ class RedisQueues:
             lengths = pipe.execute(raise_on_error=False)
         except self._errors as exc:
             raise BrokerError(f"redis {redact(self.url)}: {exc}") from None
+        consumers = self.consumers.count() if self.consumers is not None else None
         found, per_queue = {}, len(self.priority_steps)
         for index, queue in enumerate(queues):
             values = lengths[index * per_queue:(index + 1) * per_queue]
             # A key of another type (WRONGTYPE) is not a queue: count it as empty.
             found[queue] = {"length": sum(v for v in values if isinstance(v, int))}
+            if consumers is not None:
+                found[queue]["consumers"] = consumers.get(queue, 0)
         return found
 
     def close(self) -> None:
         self._client.close()
+        if self.consumers is not None:
+            self.consumers.close()
 
 
 class RabbitQueues:
@@ -168,12 +227,13 @@ class RabbitQueues:
 
 
 def broker_source(url: str, queues=(), *, management_url: str | None = None, global_keyprefix: str = "",
-                  priority_steps=REDIS_PRIORITY_STEPS, sep: str = REDIS_SEP, timeout: float = 5.0):
+                  priority_steps=REDIS_PRIORITY_STEPS, sep: str = REDIS_SEP, timeout: float = 5.0,
+                  inspect_timeout: float = 1.0):
     """The queue source for a broker URL: Redis or RabbitMQ."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme in REDIS_SCHEMES:
         return RedisQueues(url, queues, global_keyprefix=global_keyprefix, sep=sep,
-                           priority_steps=priority_steps, timeout=timeout)
+                           priority_steps=priority_steps, timeout=timeout, inspect_timeout=inspect_timeout)
     if scheme in RABBITMQ_SCHEMES:
         return RabbitQueues(url, queues, management_url=management_url, timeout=timeout)
     raise ValueError(f"cannot poll a {scheme or 'schemeless'} broker: use redis:// or amqp:// "

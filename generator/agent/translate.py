@@ -14,8 +14,11 @@ task-started       started; ``wait`` = started - max(sent, eta) when sent was se
 task-succeeded     succeeded; ``runtime`` from the event
 task-failed        failed (``runtime`` = failed - started when started was seen);
                    ``NotRegistered(...)`` counts ``unknown`` instead (the task
-                   never reached received); ``Reject(...)`` counts nothing,
-                   the ``task-rejected`` Celery sends next counts it
+                   never reached received); a task that raised ``Reject``
+                   counts rejected (told by the traceback's last line,
+                   ``celery.exceptions.Reject: ...``, or Celery's own text
+                   ``reject requeue=...``: the exception text alone says
+                   ``ExceptionWithTraceback()`` on the solo and threads pools)
 task-retried       retried (the retry comes back as a new task-received)
 task-rejected      rejected
 task-revoked       revoked, once per task (several workers may announce it);
@@ -24,6 +27,15 @@ task-revoked       revoked, once per task (several workers may announce it);
                    task-received, and the backlog (received - processed)
                    would stay negative
 =================  ==========================================================
+
+A delivery ends once: a task counts no more ends (succeeded, failed, retried,
+rejected, revoked) than it was received; one more is a duplicate (Celery sends
+task-failed and then task-rejected for ``Reject(requeue=False)`` with
+``acks_late``, and two task-failed for a hard time limit). Deliveries are
+counted, not flagged: a retry's task-received can arrive before the
+task-retried of the delivery it replaces (prefork publishes the retry from the
+pool child, while the main process reports the retry). A task whose
+task-received the monitor never saw (it started late) counts its ends as they come.
 
 Only task-sent names the queue. Later events find it in the task's record,
 else ask `routes.QueueResolver` (the app's task_routes, else ``unknown``).
@@ -39,9 +51,22 @@ for a task never seen (the monitor started late) counts under task
 
 Memory: one small record per task in an LRU of at most `max_tasks`, dropped
 after `task_ttl` seconds untouched; at most `max_held` tasks waiting for their
-task-sent; one record per worker, forgotten
-`forget_workers_after` seconds after its last heartbeat. A malformed event
+task-sent; one record per worker (see below). A malformed event
 (not a dict, no uuid, a field of the wrong type) is counted and skipped.
+
+Workers come and go, and the gauges tell which way:
+
+* heartbeats arriving: ``online`` 1, ``active``, ``processed``, ``heartbeat_age``;
+* heartbeats stopped (older than twice the worker's heartbeat interval, Celery's
+  own rule) without a goodbye: offline, ``online`` 0, until `worker_expiry`
+  seconds after its last heartbeat; then the worker is forgotten;
+* said goodbye (``worker-offline``: a warm shutdown, a scale-down): gone, not
+  offline; forgotten at once.
+
+A forgotten worker's gauges are no longer sent. StatsD re-sends a gauge's last
+value forever unless told otherwise: with ``deleteGauges: true`` and
+``gaugesMaxTTL: N`` it stops after N flushes without an update, and the worker
+leaves the panels (README, "Workers that come and go").
 
 Imports `keys` and the standard library.
 """
@@ -68,8 +93,8 @@ class MalformedEvent(ValueError):
 class TaskRecord:
     """What the monitor remembers of one task between its events."""
 
-    __slots__ = ("name", "queue", "sent", "eta", "started", "received", "revoked", "touched", "pending",
-                 "waited")
+    __slots__ = ("name", "queue", "sent", "eta", "started", "received", "revoked", "open", "touched",
+                 "pending", "waited")
 
     def __init__(self, touched: float):
         self.name: str | None = None
@@ -83,6 +108,8 @@ class TaskRecord:
         self.started: float | None = None
         self.received = False
         self.revoked = False
+        #: Deliveries received and not ended yet (a retry's received can come before the old end).
+        self.open = 0
         self.touched = touched
 
 
@@ -137,14 +164,13 @@ class TaskTable:
 
 
 class WorkerRecord:
-    __slots__ = ("freq", "last_seen", "active", "processed", "offline", "reported_online")
+    __slots__ = ("freq", "last_seen", "active", "processed", "reported_online")
 
     def __init__(self, freq: float, last_seen: float):
         self.freq = freq
         self.last_seen = last_seen
         self.active = 0
         self.processed = 0
-        self.offline = False
         #: What the log last said of it: a line per change, not per tick.
         self.reported_online = False
 
@@ -155,6 +181,21 @@ def _timestamp(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise MalformedEvent(f"timestamp is not a number: {value!r}")
     return float(value)
+
+
+def _is_reject(exception: str, traceback) -> bool:
+    """Whether a task-failed is a task that raised celery.exceptions.Reject.
+
+    The traceback's last line names the exception's class on every pool; the exception
+    text does only on prefork (``reject requeue=False: <reason>``, Reject's repr).
+    """
+    if exception.startswith("reject requeue="):
+        return True
+    if isinstance(traceback, str):
+        lines = [line for line in traceback.splitlines() if line.strip()]
+        if lines and lines[-1].split(":", 1)[0].strip() in ("celery.exceptions.Reject", "Reject"):
+            return True
+    return False
 
 
 def _not_registered_name(exception: str) -> str | None:
@@ -168,7 +209,7 @@ class Translator:
 
     def __init__(self, keys: Keys, client, resolve_queue, *, max_tasks: int = 10000,
                  task_ttl: float = 3600.0, heartbeat_interval: float = 2.0,
-                 forget_workers_after: float = 3600.0, max_workers: int = 10000, sent_wait: float = 2.0,
+                 worker_expiry: float = 300.0, max_workers: int = 10000, sent_wait: float = 2.0,
                  max_held: int = 1000, clock=time.time):
         self.keys = keys
         self.client = client
@@ -177,7 +218,8 @@ class Translator:
         self.tasks = TaskTable(max_tasks, task_ttl)
         self.workers: dict[str, WorkerRecord] = {}
         self.heartbeat_interval = heartbeat_interval
-        self.forget_workers_after = forget_workers_after
+        #: Seconds after its last heartbeat a worker whose heartbeats stopped stays offline.
+        self.worker_expiry = worker_expiry
         self.max_workers = max_workers
         self.sent_wait = sent_wait
         #: At most this many tasks wait for their task-sent at once; past it the
@@ -223,11 +265,11 @@ class Translator:
             log.warning("malformed event skipped (%d so far): %s", self.malformed, reason)
 
     def tick(self, now: float | None = None) -> None:
-        """Send every known worker's gauges; forget long-gone workers.
+        """Send every known worker's gauges; forget workers past their expiry.
 
         A worker is online while its last heartbeat is younger than twice its
-        heartbeat interval (Celery's own rule), and offline after that or
-        after a worker-offline event.
+        heartbeat interval (Celery's own rule), offline after that, and
+        forgotten `worker_expiry` seconds after its last heartbeat.
         """
         now = self.clock() if now is None else now
         self.release_held(now)
@@ -235,13 +277,13 @@ class Translator:
         client = self.client
         for host, worker in list(self.workers.items()):
             age = max(0.0, now - worker.last_seen)
-            if age > self.forget_workers_after:
+            if age > self.worker_expiry:
                 del self.workers[host]
+                log.info("worker %s forgotten: no heartbeat for %.0f s; its gauges are no longer sent", host, age)
                 continue
-            online = not worker.offline and age <= 2 * worker.freq
+            online = age <= 2 * worker.freq
             if worker.reported_online and not online:
-                log.info("worker %s offline (%s)", host,
-                         "said goodbye" if worker.offline else f"no heartbeat for {age:.0f} s")
+                log.info("worker %s offline (no heartbeat for %.0f s)", host, age)
             worker.reported_online = online
             client.gauge(key(host, "online"), 1 if online else 0)
             client.gauge(key(host, "active"), worker.active if online else 0)
@@ -314,6 +356,15 @@ class Translator:
     def _count(self, record: TaskRecord, state: str) -> None:
         self._emit(record, "c", state, 1)
 
+    def _end(self, record: TaskRecord, state: str) -> bool:
+        """Count the end of a delivery; False for a duplicate (more ends than deliveries)."""
+        if record.received and record.open <= 0:
+            self.duplicates += 1
+            return False
+        record.open = max(0, record.open - 1)
+        self._count(record, state)
+        return True
+
     def _time(self, record: TaskRecord, timer: str, seconds: float) -> None:
         self._emit(record, "ms", timer, max(0.0, seconds) * 1000.0)
 
@@ -341,6 +392,7 @@ class Translator:
     def _task_received(self, event) -> None:
         record = self._record(event)
         record.received = True
+        record.open += 1
         record.started = None
         record.waited = False
         self._count(record, "received")
@@ -359,7 +411,8 @@ class Translator:
 
     def _task_succeeded(self, event) -> None:
         record = self._record(event)
-        self._count(record, "succeeded")
+        if not self._end(record, "succeeded"):
+            return
         runtime = event.get("runtime")
         if runtime is not None:
             self._time(record, "runtime", float(runtime))
@@ -369,24 +422,23 @@ class Translator:
         exception = event.get("exception") or ""
         if not isinstance(exception, str):
             raise MalformedEvent(f"exception is not a string: {exception!r}")
-        if exception.startswith("Reject("):
-            return
         if exception.startswith("NotRegistered("):
             record.name = record.name or _not_registered_name(exception)
             self._count(record, "unknown")
             return
-        self._count(record, "failed")
-        self._runtime_since_start(record, event)
+        state = "rejected" if _is_reject(exception, event.get("traceback")) else "failed"
+        if self._end(record, state):
+            self._runtime_since_start(record, event)
 
     def _task_retried(self, event) -> None:
         record = self._record(event)
-        self._count(record, "retried")
-        self._runtime_since_start(record, event)
+        if self._end(record, "retried"):
+            self._runtime_since_start(record, event)
 
     def _task_rejected(self, event) -> None:
         record = self._record(event)
-        self._count(record, "rejected")
-        self._runtime_since_start(record, event)
+        if self._end(record, "rejected"):
+            self._runtime_since_start(record, event)
 
     def _task_revoked(self, event) -> None:
         record = self._record(event)
@@ -396,8 +448,9 @@ class Translator:
         record.revoked = True
         if not record.received:
             record.received = True
+            record.open += 1
             self._count(record, "received")
-        self._count(record, "revoked")
+        self._end(record, "revoked")
 
     # -- workers ------------------------------------------------------------------
 
@@ -420,7 +473,6 @@ class Translator:
         if freq:
             worker.freq = float(freq)
         worker.last_seen = _timestamp(event.get("local_received")) or self.clock()
-        worker.offline = False
         if not worker.reported_online:
             log.info("worker %s online", host)
             worker.reported_online = True
@@ -432,9 +484,9 @@ class Translator:
             worker.processed = int(processed)
 
     def _worker_offline(self, event) -> None:
-        host, worker = self._worker(event)
-        worker.offline = True
-        worker.active = 0
-        if worker.reported_online:
-            log.info("worker %s offline (said goodbye)", host)
-            worker.reported_online = False
+        """A goodbye: the worker is gone (scaled down, stopped), not offline: forgotten now."""
+        host = event["hostname"]
+        if not isinstance(host, str) or not host:
+            raise MalformedEvent(f"hostname is not a string: {host!r}")
+        if self.workers.pop(host, None) is not None:
+            log.info("worker %s gone (said goodbye); its gauges are no longer sent", host)

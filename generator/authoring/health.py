@@ -40,13 +40,18 @@ def task_state(presets: Presets, settings: Settings, state: str, queues, descrip
 
 
 def no_consumers(presets: Presets, settings: Settings, queues, description=None):
-    """Messages waiting in a queue that no worker consumes (last value)."""
+    """Messages waiting in a queue that no worker consumes (last value); a queue whose consumer
+    count is unknown is not listed, and "unknown" shows when no queue's count is known."""
     broker = BrokerQueries(settings.naming)
     return presets.should_be_zero(
         TITLES["no_consumers"],
         [broker.waiting_without_consumers(glob(q.name for q in queues))],
         reduce="lastNotNull",
-        description=description or f"Messages waiting in a queue that no worker consumes, per queue: {_names(queues)}.",
+        unknown_without_data=True,
+        description=description or (
+            f"Messages waiting in a queue that no worker consumes, per queue: {_names(queues)}. A queue whose "
+            "consumer count is unknown (no consumers gauge: on Redis, no worker could be asked) is not shown; "
+            "\"unknown\" when no count is known."),
     )
 
 
@@ -90,5 +95,7 @@ def workers_offline(presets: Presets, settings: Settings):
     return presets.should_be_zero(
         "Workers offline", [call("alias", workers.offline_total(), quote("offline"))],
         reduce="lastNotNull",
-        description="Workers that stopped sending heartbeats (or said goodbye).",
+        description="Workers whose heartbeats stopped without a goodbye, until the agent's --worker-expiry "
+                    "(then their gauges stop). A worker that said goodbye (a stop, a scale-down) is gone, "
+                    "not offline.",
     )

@@ -49,6 +49,17 @@ def red_unless_zero() -> list[dict]:
     return model.threshold_steps(("green", None), ("red", NONZERO))
 
 
+#: What a panel shows for a figure nobody could give (a Redis queue's consumers when no worker
+#: could be asked): the word, on no colour, never a number that would read as zero.
+UNKNOWN_TEXT = "unknown"
+
+
+def unknown_when_null() -> list[dict]:
+    """A value mapping: no value shows "unknown" on a transparent background."""
+    return [{"type": "special", "options": {"match": "null+nan",
+                                            "result": {"text": UNKNOWN_TEXT, "color": "transparent", "index": 0}}}]
+
+
 def _as_query(item) -> Query:
     return item if isinstance(item, Query) else Query(str(item))
 
@@ -122,7 +133,8 @@ class Presets:
             textMode="value_and_name",
             thresholds=thresholds or model.threshold_steps(("green", None)),
             mappings=list(mappings),
-            noValue=no_value,
+            # Without it Grafana shows nothing at all for a series with no point in the range.
+            noValue=no_value if no_value is not None else "No data",
             maxDataPoints=ALL_POINTS,
         )
 
@@ -166,24 +178,36 @@ class Presets:
         steps = model.threshold_steps(("green", None), ("orange", warn), ("red", alert))
         return self.timeseries(title, targets, unit="percent", thresholds=steps, **options)
 
+    def gauge_count(self, title, targets, *, thresholds=None, description=None, size=STAT_SIZE) -> model.Stat:
+        """A stat of a gauge that may be unknown (consumers): its last value, "unknown" without one."""
+        return self.stat(title, targets, thresholds=thresholds, mappings=unknown_when_null(),
+                         no_value=UNKNOWN_TEXT, description=description, size=size)
+
     def should_be_zero(self, title, targets, *, reduce="sum", description=None, repeat=None,
-                       size=STAT_SIZE) -> model.Stat:
+                       size=STAT_SIZE, graph=False, unknown_without_data=False) -> model.Stat:
         """A stat whose background is green at 0 and red at any other value.
 
         Green base step, red from the smallest positive value; a range mapping
         paints negative values red too (a negative backlog is as wrong as a
         positive one). No data shows as 0: a counter that never fired is zero.
+        With `unknown_without_data`, no value shows "unknown" instead: for a
+        condition whose figures may be missing (a Redis queue's consumers),
+        absent is not zero.
         """
+        negative = {"type": "range", "options": {"from": LOWEST, "to": -NONZERO, "result": {"color": "red", "index": 0}}}
+        mappings = [negative]
+        if unknown_without_data:
+            negative["options"]["result"]["index"] = 1
+            mappings = unknown_when_null() + [negative]
         return self.stat(
             title,
             targets,
             reduce=reduce,
             thresholds=red_unless_zero(),
-            mappings=[
-                {"type": "range", "options": {"from": LOWEST, "to": -NONZERO, "result": {"color": "red", "index": 0}}},
-            ],
-            no_value="0",
+            mappings=mappings,
+            no_value=UNKNOWN_TEXT if unknown_without_data else "0",
             description=description,
             repeat=repeat,
             size=size,
+            graph=graph,
         )

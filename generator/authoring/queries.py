@@ -115,12 +115,14 @@ class TaskQueries:
         return call("aliasByNode", self.count(state), n.task_queue_node, n.task_task_node)
 
     def failure_ratio(self) -> str:
-        """Failed as a percentage of failed + succeeded."""
-        return call(
-            "asPercent",
-            self.total_count(["failed"]),
-            self.total_count(["failed", "succeeded"]),
-        )
+        """Failed as a percentage of failed + succeeded: 0 % where tasks ended and none failed.
+
+        Written as (ended - succeeded) / ended rather than failed / ended: a queue that never
+        failed has no failed counter at all, and asPercent of nothing is nothing ("No data"),
+        while ended minus a missing succeeded is ended itself (every ended task failed).
+        """
+        ended = self.total_count(["failed", "succeeded"])
+        return call("asPercent", call("diffSeries", ended, self.total_count(["succeeded"])), ended)
 
     def timer(self, timer: str, stat: str) -> str:
         return self.naming.task_timer(self.queue, self.task, timer, stat)
@@ -143,25 +145,27 @@ class BrokerQueries:
         return call("aliasByNode", path, self.naming.broker_queue_node)
 
     def waiting_without_consumers(self, queues: Pattern) -> str:
-        """Per queue: messages waiting while no consumer is attached, else 0.
+        """Per queue whose consumer count is known: messages waiting while no consumer is
+        attached, else 0. A queue without a consumers gauge (a count nobody could give) has no
+        series at all: unknown, never "no consumer".
 
-        ``removeAboveValue(consumers, 0)`` keeps only slots with no consumer;
-        scaling by 0 and offsetting by 1 turns those into 1 (others stay null, then
-        0), which multiplies the queue length.
+        applyByNode walks the queues that have a ``consumers`` gauge and evaluates, for each,
+        ``removeAboveValue(consumers, 0)`` (only the slots with no consumer), scaled by 0 and
+        offset by 1 (those slots become 1, the others stay null, then 0), times the length.
 
-        The length itself stays null where it has no point, and the indicator
-        is zero-filled only where the length has a point (transformNull's
-        reference series): a stat takes the last non-null value, and zeros in the
-        slots not flushed yet would hide the queue waiting right now.
+        The length itself stays null where it has no point, and the indicator is zero-filled
+        only where the length has a point (transformNull's reference series): a stat takes the
+        last non-null value, and zeros in the slots not flushed yet would hide the queue waiting
+        right now.
         """
         node = self.naming.broker_queue_node
-        length = self.naming.broker_gauge(queues, "length")
+        consumers = self.naming.broker_gauge(queues, "consumers")
         # applyByNode substitutes "%" with each queue's path prefix.
         no_consumer = call("offset", call("scale", call("removeAboveValue", "%.consumers", 0), 0), 1)
         template = call("multiplySeries", "%.length", call("transformNull", no_consumer, 0, "%.length"))
         return call(
             "aliasByNode",
-            call("applyByNode", length, node, quote(template), quote("%.no_consumers")),
+            call("applyByNode", consumers, node, quote(template), quote("%.no_consumers")),
             node,
         )
 

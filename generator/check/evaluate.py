@@ -21,7 +21,10 @@ independently, so the series are the same as in Grafana's one request per
 panel), which lets a panel say which target is empty or refused. A target is
 OK when a series has a value, EMPTY when none has (valid, but most likely a
 naming mismatch: the result names the metric paths it expected and where they
-stop matching), ERROR when Graphite refused it (its message). A panel takes
+stop matching, or says they exist with or without values in the time range),
+ERROR when Graphite refused it (its message). A target with ``transformNull``
+is OK only when a metric it reads has a value: zeros made of nothing are not
+data. A panel takes
 the worst status of its targets. Every template variable's query is asked of
 ``/metrics/find`` as well.
 
@@ -206,12 +209,17 @@ class Expected:
     """A metric path an EMPTY target reads, and how far Graphite has it."""
 
     path: str
-    #: metrics/find matches the whole path: the metric exists, with no value in the time range.
+    #: metrics/find matches the whole path: the metric exists.
     exists: bool = False
     #: When it does not: the longest prefix of the path Graphite has ("" for none).
     deepest: str = ""
+    #: The metric itself has values in the time range (what empties the target is the
+    #: expression around it, or another metric it reads).
+    has_values: bool = False
 
     def describe(self) -> str:
+        if self.has_values:
+            return f"{self.path} (has values in the time range)"
         if self.exists:
             return f"{self.path} (exists, no value in the time range)"
         if self.deepest:
@@ -454,7 +462,7 @@ class Checker:
             except QueryError as exc:
                 targets.append(TargetCheck(ref, target, ERROR, message=str(exc)))
                 continue
-            if any(s.has_data for s in series):
+            if any(s.has_data for s in series) and not self._only_filled_nulls(target):
                 targets.append(TargetCheck(ref, target, OK, tuple(series)))
             else:
                 targets.append(TargetCheck(ref, target, EMPTY, tuple(series), expected=self._expected(target)))
@@ -467,6 +475,24 @@ class Checker:
             panel=panel,
         )
 
+    def _only_filled_nulls(self, target: str) -> bool:
+        """Whether the target's values are only what transformNull made of nothing.
+
+        transformNull turns a range without a single point into zeros, so a backlog or a
+        should-be-zero panel would read 0 (and look fine) where the metrics it reads are
+        absent: the target counts as EMPTY unless at least one of them has a value.
+        """
+        if "transformNull(" not in target:
+            return False
+        return not any(self._has_values(path) for path in metric_paths(target))
+
+    def _has_values(self, path: str) -> bool:
+        try:
+            series = self.client.render([path], self.time_range.from_, self.time_range.until)
+        except QueryError:
+            return True             # a path render cannot read alone: trust the target's answer
+        return any(s.has_data for s in series)
+
     def _expected(self, target: str) -> tuple[Expected, ...]:
         paths = metric_paths(target)
         if not self.diagnose:
@@ -476,7 +502,7 @@ class Checker:
     def _locate(self, path: str) -> Expected:
         try:
             if self._find(path):
-                return Expected(path, exists=True)
+                return Expected(path, exists=True, has_values=self._has_values(path))
             nodes = split_path(path)
             for length in range(len(nodes) - 1, 0, -1):
                 prefix = ".".join(nodes[:length])

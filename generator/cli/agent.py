@@ -49,6 +49,9 @@ BROKER_OPTIONS = [
                  help="Redis: the transport's global_keyprefix (broker_transport_options)."),
     click.option("--priority-steps", default="0,3,6,9", show_default=True, metavar="N,N,...",
                  help="Redis: kombu's priority_steps; a queue's length sums its list and one per step."),
+    click.option("--inspect-timeout", default=1.0, show_default=True, type=click.FloatRange(0), metavar="SECONDS",
+                 help="Redis: how long the workers have to say which queues they consume (Celery's "
+                      "inspect active_queues), on every poll; 0 sends no consumer count (unknown)."),
 ]
 
 
@@ -99,12 +102,13 @@ def _client(host: str, port: int):
         raise click.ClickException(str(exc)) from None
 
 
-def _source(broker_url, queues, management_url, global_keyprefix, priority_steps):
+def _source(broker_url, queues, management_url, global_keyprefix, priority_steps, inspect_timeout):
     from queuedash.agent.poller import broker_source
 
     try:
         return broker_source(broker_url, queues, management_url=management_url,
-                             global_keyprefix=global_keyprefix, priority_steps=_steps(priority_steps))
+                             global_keyprefix=global_keyprefix, priority_steps=_steps(priority_steps),
+                             inspect_timeout=inspect_timeout)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--broker") from None
 
@@ -153,14 +157,19 @@ def agent():
               help="Seconds a task is remembered after its last event.")
 @click.option("--heartbeat-interval", default=2.0, show_default=True, type=click.FloatRange(0.1),
               help="Worker heartbeat interval when a heartbeat does not say; offline after twice it.")
+@click.option("--worker-expiry", default=300.0, show_default=True, type=click.FloatRange(1),
+              help="Seconds after its last heartbeat that a worker whose heartbeats stopped (no goodbye) stays "
+                   "offline; then its gauges are no longer sent. A worker that says goodbye is gone at once.")
 @click.option("--reconnect-max", default=30.0, show_default=True, type=click.FloatRange(0.1),
               help="Longest wait between two attempts to reach a lost broker (waits double from 1 s).")
 @click.option("--poll-interval", default=10.0, show_default=True, type=click.FloatRange(0),
               help="Seconds between broker queue polls; 0 turns the poller off.")
 @_options(BROKER_OPTIONS[1:] + STATSD_OPTIONS)
-def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, heartbeat_interval, reconnect_max,
+def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, heartbeat_interval, worker_expiry,
+           reconnect_max,
            poll_interval,
-           queues, management_url, global_keyprefix, priority_steps, naming, statsd_host, statsd_port, log_level):
+           queues, management_url, global_keyprefix, priority_steps, inspect_timeout, naming, statsd_host,
+           statsd_port, log_level):
     """Turn Celery events into task counters, timers and worker gauges.
 
     Needs workers started with -E (task events); the queue of a task comes
@@ -190,10 +199,10 @@ def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, hea
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--route") from None
     translator = Translator(keys, client, resolver, max_tasks=max_tasks, task_ttl=task_ttl,
-                            heartbeat_interval=heartbeat_interval)
+                            heartbeat_interval=heartbeat_interval, worker_expiry=worker_expiry)
     poller = None
     if poll_interval > 0:
-        source = _source(broker_url, queues, management_url, global_keyprefix, priority_steps)
+        source = _source(broker_url, queues, management_url, global_keyprefix, priority_steps, inspect_timeout)
         poller = Poller(source, keys, client, poll_interval)
     stopper = Stopper()
     stopper.handle_signals()
@@ -210,14 +219,15 @@ def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, hea
               help="Seconds between polls (StatsD's flush interval is a good choice).")
 @click.option("--once", is_flag=True, help="Poll once, print the figures, exit (1 if the broker cannot be asked).")
 @_options(STATSD_OPTIONS)
-def poll(broker_url, queues, management_url, global_keyprefix, priority_steps, interval, once,
+def poll(broker_url, queues, management_url, global_keyprefix, priority_steps, inspect_timeout, interval, once,
          naming, statsd_host, statsd_port, log_level):
     """Send queue length, unacked and consumers per queue as gauges.
 
     Redis: the length sums the queue's list and its priority lists
-    (<queue>\\x06\\x16<step>), with global_keyprefix; Redis has no per-queue
-    unacked or consumer count. RabbitMQ: the management API's
-    messages_ready, messages_unacknowledged and consumers.
+    (<queue>\\x06\\x16<step>), with global_keyprefix; consumers are the
+    workers that say they consume the queue (Celery's inspect
+    active_queues); Redis has no per-queue unacked count. RabbitMQ: the
+    management API's messages_ready, messages_unacknowledged and consumers.
     """
     require_agent_extra()
     from queuedash.agent.keys import Keys
@@ -227,7 +237,7 @@ def poll(broker_url, queues, management_url, global_keyprefix, priority_steps, i
     setup_logging(log_level)
     keys = Keys(naming)
     client = _client(statsd_host, statsd_port)
-    source = _source(broker_url, queues, management_url, global_keyprefix, priority_steps)
+    source = _source(broker_url, queues, management_url, global_keyprefix, priority_steps, inspect_timeout)
     poller = Poller(source, keys, client, interval)
     try:
         if once:

@@ -74,8 +74,9 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
     Graphite target that is wrong shows in Grafana as an empty panel, not an
     error. Each panel is OK (data), EMPTY (valid, no data: most likely a metric
     named differently from what the dashboards expect; the line names the path
-    and where it stops matching) or ERROR (Graphite refused the query). Repeated
-    panels and rows are checked once per value of their variable.
+    and where it stops matching) or ERROR (Graphite refused the query). Zeros
+    that transformNull makes of a range without a single point count as no
+    data. Repeated panels and rows are checked once per value of their variable.
 
     Exit status 0 when every panel is OK (EMPTY too, without --strict); 1 on
     any ERROR (with --strict, on any EMPTY too); 2 when it could not check (a
