@@ -1,15 +1,19 @@
 # queuedash: `make dashboards` builds every dashboard, `make test` runs the suite.
-# Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed;
-# `make test` also installs the real servers the tests start (stack/install.sh:
-# Graphite in .stack/graphite-venv, npm statsd in .stack/statsd, and, as root,
-# Debian's redis-server and rabbitmq-server) and Grafana's display code (npm
-# @grafana/data in tests/grafana_display).
+# Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed
+# (uv installs into it, `.venv/bin/uv pip ...`); `make test` also installs the real
+# servers the tests start (stack/install.sh: Graphite in .stack/graphite-venv, npm
+# statsd in .stack/statsd, and, as root, Debian's redis-server and rabbitmq-server)
+# and Grafana's display code (npm @grafana/data in tests/grafana_display).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers of `make test`: one per core of ours. Each test file goes to one worker
+# whole (its module fixtures run once), the real-server tests first, so that their waits
+# (servers booting, StatsD flushes) overlap the unit tests. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 
 .PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent clean grafana-display \
 	record-events
@@ -25,7 +29,7 @@ validate: dashboards
 	$(BIN)/queuedash validate build/dashboards
 
 test: $(INSTALLED) stack-install $(GRAFANA_DISPLAY)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # `queuedash build` end to end, as it is and as it was (benchmarks/baseline_build.py), 10 to 1,000 queues.
 benchmark: $(INSTALLED)
@@ -47,9 +51,13 @@ benchmark-agent: $(INSTALLED)
 	$(BIN)/python benchmarks/agent_benchmark.py $(AGENT_BENCHMARK_ARGS)
 
 $(INSTALLED): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	@# pip only puts uv into the venv: the interpreter's own pip when it has one (setting up a pip
+	@# of the venv's took longer than everything else here), else one from ensurepip
+	@test -x $(BIN)/uv || $(PYTHON) -m pip --python $(BIN)/python install --quiet uv 2>/dev/null || \
+		{ $(BIN)/python -m ensurepip --default-pip >/dev/null && $(BIN)/python -m pip install --quiet uv; }
+	@# --compile-bytecode, as pip does: else each test worker and subprocess compiles the same modules
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test]'
 	@touch $@
 
 grafana-display: $(GRAFANA_DISPLAY)
@@ -61,7 +69,7 @@ $(GRAFANA_DISPLAY): tests/grafana_display/package.json tests/grafana_display/pac
 # Record the events real Celery workers send, on every pool that installs here, into
 # tests/fixtures/celery_events (the translator's tests replay them). After a Celery upgrade.
 record-events: $(INSTALLED)
-	$(BIN)/python -m pip install --quiet -e '.[record]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[record]'
 	$(BIN)/python tests/recording/record_celery_events.py
 
 clean:

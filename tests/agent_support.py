@@ -2,6 +2,9 @@
 real Celery workers and agent commands as subprocesses, and the built
 dashboards' own queries evaluated through graphite-web.
 
+A pytest plugin of the suite (conftest.py's pytest_plugins): tests ask for the
+`capture` fixture by name and import only the helpers.
+
 Evaluation uses queuedash.check.evaluate (`grafana_targets`: variables and ``#A``
 references as Grafana resolves them), queuedash.graphite.client (``/render``) and
 Grafana's own display code for what a stat shows (tests/grafana_display.py).

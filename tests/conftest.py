@@ -60,5 +60,6 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-# Real servers (Graphite, StatsD, Redis, RabbitMQ) on loopback, shared per session.
-from realstack import graphite, rabbitmq, redis_server, statsd  # noqa: E402,F401
+# Plugins of the suite: the real servers (fixtures graphite, statsd, redis_server, rabbitmq, and
+# the realstack markers) and the agent tests' UDP `capture` fixture.
+pytest_plugins = ["realstack", "agent_support"]

@@ -1,19 +1,29 @@
-"""pytest fixtures that run the real servers of stack/servers.py for a test session.
+"""The real servers as a pytest plugin: fixtures, markers and the CI rule (registered in conftest.py).
 
-Session-scoped fixtures: ``graphite`` (carbon + graphite-web), ``statsd`` (flushing into that
-Graphite), ``redis_server`` and ``rabbitmq``. Each yields a started server (see stack/servers.py for
-the attributes: ``graphite.web_url``, ``statsd.port``, ``redis_server.url``, ``rabbitmq.amqp_url``...).
+Fixtures, one server each per test session (per worker under pytest-xdist), stopped at its end:
 
-When a server cannot start, the fixture fails the test with the StackError message in CI (CI=true)
-and skips it otherwise, so a laptop without RabbitMQ still runs everything else. Install the servers
-with ``stack/install.sh`` (``make stack-install``).
+* ``graphite``: carbon + graphite-web (stack/graphite.py), whisper step = the StatsD flush;
+* ``statsd``: etsy StatsD flushing into that Graphite (legacy namespace);
+* ``redis_server``: pytest-redis's ``redis_proc`` running Debian's redis-server;
+  ``.url`` (redis://127.0.0.1:PORT/0), ``.host``, ``.port``;
+* ``rabbitmq``: rabbitmq-server with its management plugin (stack/rabbitmq.py);
+  ``.amqp_url``, ``.management_url``, ``.api()``, guest/guest.
+
+Tests find them by name; nothing is imported. Tests that start servers of their own use the
+classes of stack.servers (re-exported here) inside ``running(...)``.
+
+Markers: ``realstack`` on every test that needs a real server, and the server's own marker
+(``graphite``, ``statsd``, ``redis``, ``rabbitmq``; ``celery`` for real worker processes). A test
+that uses one of the fixtures above gets them at collection; a test that starts servers itself
+carries them in its module, and ``running(...)`` fails a test that does not. So
+``pytest -m "not realstack"`` starts no server.
+
+When a server cannot start, the test fails in CI (CI=true) and is skipped elsewhere, with the
+reason (what to install: ``stack/install.sh``, ``make stack-install``).
 
 The StatsD flush interval equals the finest whisper retention: 10 s unless
 QUEUEDASH_TEST_FLUSH_SECONDS says otherwise (it must divide 60; a faster flush with the same
 retention step keeps counts correct, only gives finer points).
-
-Import the fixtures from tests/conftest.py (``from realstack import graphite, statsd, ...``). Importing
-them in more than one place is harmless: the servers are shared per process, not per fixture definition.
 """
 
 from __future__ import annotations
@@ -21,22 +31,36 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from pytest_redis import factories
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:            # makes `stack` (stack/servers.py) importable
+if str(REPO_ROOT) not in sys.path:            # makes `stack` importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from stack.servers import Graphite, RabbitMQ, Redis, Server, StackError, StatsD  # noqa: E402
+from stack.redis import REDIS_DATABASES, Redis, redis_server_executable, redis_url  # noqa: E402
+from stack.servers import Graphite, RabbitMQ, Server, StackError, StatsD  # noqa: E402
 
 S = TypeVar("S", bound=Server)
 
-__all__ = ["graphite", "statsd", "redis_server", "rabbitmq", "running", "require_installed", "in_ci",
-           "flush_seconds", "graphite_retention", "Graphite", "StatsD", "Redis", "RabbitMQ", "StackError"]
+__all__ = ["running", "require_installed", "in_ci", "flush_seconds", "graphite_retention",
+           "Graphite", "StatsD", "Redis", "RabbitMQ", "StackError"]
+
+#: fixture -> the marker of the server it starts
+SERVER_FIXTURES = {"graphite": "graphite", "statsd": "statsd", "redis_server": "redis", "rabbitmq": "rabbitmq"}
+MARKERS = {
+    "realstack": "needs real servers (Graphite, StatsD, Redis, RabbitMQ) started on loopback",
+    "graphite": "needs carbon + graphite-web",
+    "statsd": "needs etsy StatsD",
+    "redis": "needs redis-server",
+    "rabbitmq": "needs rabbitmq-server",
+    "celery": "runs real Celery worker processes",
+}
 
 
 def in_ci() -> bool:
@@ -72,77 +96,125 @@ def graphite_retention(step: int) -> str:
     return f"{step}s:{'1d' if step >= 10 else '6h'},1m:7d"
 
 
-def assert_nothing_left(server: Server, pids: list[int]) -> None:
-    left = server.leftover_pids(pids)
-    if left:
-        pytest.fail(f"{server.name}: processes still alive after stop: {left}", pytrace=False)
+# --------------------------------------------------------------------------- starting and stopping
+
+
+def _start(server: S) -> S:
+    try:
+        return server.start()
+    except StackError as error:
+        server_unavailable(str(error))
 
 
 @contextlib.contextmanager
 def running(server: S) -> Iterator[S]:
-    """Start `server` for a with block (fail in CI / skip otherwise if it cannot), stop it after,
-    and fail if any of its processes survived."""
-    try:
-        server.start()
-    except StackError as error:
-        server_unavailable(str(error))
-    pids = list(server.pids.values())
+    """Start `server` for a with block (fail in CI / skip otherwise if it cannot), stop it after.
+    Stopping raises if any of its processes survived."""
+    _require_marked(server)
+    _start(server)
     try:
         yield server
     finally:
         server.stop()
-    assert_nothing_left(server, pids)
 
 
-# One server per name and process, however many fixture definitions (conftest, test modules)
-# hand it out; stopped when the last of them is torn down. name -> [server, users]
-_shared_servers: dict[str, list] = {}
+# The test running now, so that a server started from it can check its markers.
+_current: list[pytest.Item] = []
 
 
-@contextlib.contextmanager
-def _shared(name: str, make: Callable[[], S]) -> Iterator[S]:
-    entry = _shared_servers.get(name)
-    if entry is None:
-        server = make()
-        try:
-            server.start()
-        except StackError as error:
-            server_unavailable(str(error))
-        entry = _shared_servers[name] = [server, 0, list(server.pids.values())]
-    entry[1] += 1
-    try:
-        yield entry[0]
-    finally:
-        entry[1] -= 1
-        if entry[1] == 0:
-            del _shared_servers[name]
-            entry[0].stop()
-            assert_nothing_left(entry[0], entry[2])
+def _require_marked(server: Server) -> None:
+    item = _current[-1] if _current else None
+    if item is not None and item.get_closest_marker("realstack") is None:
+        pytest.fail(f"{item.nodeid} starts {server.name} but is not marked realstack "
+                    "(pytestmark = pytest.mark.realstack): `-m 'not realstack'` would run it", pytrace=False)
+
+
+# --------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="session")
 def graphite() -> Iterator[Graphite]:
     """carbon-cache + graphite-web on free loopback ports, whisper step = StatsD flush (10 s)."""
-    with _shared("graphite", lambda: Graphite(retention=graphite_retention(flush_seconds()))) as server:
-        yield server
+    server = _start(Graphite(retention=graphite_retention(flush_seconds())))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
 def statsd(graphite: Graphite) -> Iterator[StatsD]:
     """etsy statsd (legacy namespace: stats_counts.<key>, stats.<key>) flushing into `graphite`."""
-    with _shared("statsd", lambda: StatsD(graphite, flush_ms=flush_seconds() * 1000)) as server:
-        yield server
+    server = _start(StatsD(graphite, flush_ms=flush_seconds() * 1000))
+    yield server
+    server.stop()
+
+
+#: pytest-redis's process fixture, on Debian's redis-server (found like stack.redis.Redis finds it).
+#: Its idle-client timeout is set in pyproject.toml (redis_timeout = 0): the factory reads 0 as unset.
+redis_process = factories.redis_proc(executable=redis_server_executable(), db_count=REDIS_DATABASES)
+
+
+@dataclass(frozen=True)
+class RedisEndpoint:
+    """Where the session's Redis answers."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return redis_url(self.host, self.port)
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[Redis]:
-    """redis-server without persistence; `.url` is redis://127.0.0.1:PORT/0."""
-    with _shared("redis", Redis) as server:
-        yield server
+def redis_server(request: pytest.FixtureRequest) -> RedisEndpoint:
+    """redis-server on a free loopback port (pytest-redis); `.url` is redis://127.0.0.1:PORT/0."""
+    require_installed(Redis())
+    try:
+        executor = request.getfixturevalue("redis_process")
+    except Exception as error:  # pytest-redis and mirakuru raise their own kinds
+        server_unavailable(f"redis: redis-server could not start: {error}")
+    return RedisEndpoint(executor.host, executor.port)
 
 
 @pytest.fixture(scope="session")
 def rabbitmq() -> Iterator[RabbitMQ]:
     """rabbitmq-server with the management plugin; `.amqp_url`, `.management_url`, guest/guest."""
-    with _shared("rabbitmq", RabbitMQ) as server:
-        yield server
+    server = _start(RabbitMQ())
+    yield server
+    server.stop()
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark what uses a server fixture with the server's marker; every server marker implies realstack.
+
+    Under pytest-xdist (`make test`: `--dist loadfile --no-loadscope-reorder`) the tests needing
+    servers come first, real Celery workers foremost: their waits for servers and StatsD flushes
+    then overlap the other workers' unit tests instead of ending the run.
+    """
+    for item in items:
+        for fixture, marker in SERVER_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+        if any(item.get_closest_marker(name) for name in MARKERS) and not item.get_closest_marker("realstack"):
+            item.add_marker("realstack")
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: (item.get_closest_marker("celery") is None,
+                                     item.get_closest_marker("realstack") is None))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item):
+    _current.append(item)
+    try:
+        yield
+    finally:
+        _current.pop()

@@ -4,7 +4,7 @@ as one line with the right exit status (servers are not needed for these)."""
 from __future__ import annotations
 
 import pytest
-from agent_support import capture, wait_for  # noqa: F401  (capture: a fixture)
+from agent_support import wait_for
 
 from queuedash.cli.main import cli
 

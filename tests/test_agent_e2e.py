@@ -28,7 +28,7 @@ from queuedash import settings as settings_module
 from queuedash.compile.build import build_all
 from queuedash.naming.metrics import TASK_STATES
 
-pytestmark = pytest.mark.realstack
+pytestmark = [pytest.mark.realstack, pytest.mark.celery]
 
 PATHS = ("signals", "events")
 PREFIX = {"signals": "e2esig", "events": "e2eevt"}

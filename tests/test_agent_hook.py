@@ -12,7 +12,7 @@ import socket
 import time
 
 import pytest
-from agent_support import capture, wait_for  # noqa: F401 (capture is a fixture)
+from agent_support import wait_for
 from celery import Celery, signals
 from celery.exceptions import Reject
 
@@ -160,26 +160,20 @@ def test_settings_come_from_the_environment(app, capture, monkeypatch):
         hook_module.uninstall()
 
 
-def test_statsd_down_costs_the_task_well_under_a_millisecond(app):
-    """Nobody listens on the port: packets are dropped, nothing blocks, nothing piles up."""
+def test_statsd_down_drops_the_packets_and_the_tasks_run_on(app):
+    """Nobody listens on the port: every packet is sent or counted as dropped, nothing raises, nothing
+    piles up. What StatsD down costs a task is measured by benchmarks/agent_benchmark.py."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     client = UDPClient("127.0.0.1", closed_port)
-    task = app.tasks["proj.ok"]
-    runs = 2000
-
-    def per_task() -> float:
-        started = time.perf_counter()
-        for _ in range(runs):
-            task.apply(**delivered())
-        return (time.perf_counter() - started) / runs
-
-    bare = min(per_task() for _ in range(3))
-    hook_module.install(app, client=client, naming=Naming())
+    runs = 50
+    hook = hook_module.install(app, client=client, naming=Naming())
     try:
-        hooked = min(per_task() for _ in range(3))
+        results = [app.tasks["proj.ok"].apply(**delivered()).get() for _ in range(runs)]
     finally:
         hook_module.uninstall()
-    assert hooked - bare < 0.0005, f"hook costs {(hooked - bare) * 1e6:.0f} us per task"
+    assert results == [1] * runs
+    assert hook.errors == 0
+    # started and succeeded at least, per task; the kernel refuses some sends (ICMP port unreachable)
     assert client.sent_packets + client.dropped_packets >= 2 * runs

@@ -6,7 +6,7 @@ unacked, consumers). Messages are put there by kombu, the way Celery does.
 from __future__ import annotations
 
 import pytest
-from agent_support import capture, wait_for  # noqa: F401 (capture is a fixture)
+from agent_support import wait_for
 from kombu import Connection, Consumer, Exchange, Queue
 
 from queuedash.cli.main import cli
@@ -14,8 +14,6 @@ from queuedash.naming.metrics import Naming
 from queuedash.agent.client import BufferedClient, UDPClient
 from queuedash.agent.keys import Keys
 from queuedash.agent.poller import BrokerError, Poller, RabbitQueues, RedisQueues, broker_source, redact
-
-pytestmark = pytest.mark.realstack
 
 
 

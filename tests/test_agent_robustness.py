@@ -15,7 +15,7 @@ import tracemalloc
 
 import pytest
 import redis
-from agent_support import UdpCapture, agent_command, capture, wait_for  # noqa: F401 (capture is a fixture)
+from agent_support import UdpCapture, agent_command, wait_for
 from celery import Celery
 from celery.events.event import get_exchange
 from realstack import Redis, running
@@ -27,8 +27,6 @@ from queuedash.agent.lifecycle import Backoff
 from queuedash.agent.monitor import Monitor
 from queuedash.agent.routes import QueueResolver
 from queuedash.agent.translate import Translator
-
-pytestmark = pytest.mark.realstack
 
 
 
@@ -56,6 +54,8 @@ def closed_udp_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.realstack
+@pytest.mark.redis                  # starts and stops a Redis of its own
 def test_broker_lost_and_back_reconnects_without_crashing(tmp_path, capture):
     with running(Redis()) as redis:
         port = redis.port
@@ -79,29 +79,30 @@ def test_broker_lost_and_back_reconnects_without_crashing(tmp_path, capture):
         assert "Traceback" not in monitor.text()
 
 
-def test_statsd_down_never_blocks_nor_grows_memory():
+def test_statsd_down_grows_no_memory_and_buffers_nothing():
+    """Events keep coming while StatsD is down: the task table stays within max_tasks, the buffer
+    does not grow, packets go out (or are counted as dropped). The monitor's events per second
+    with StatsD down are measured by benchmarks/agent_benchmark.py."""
     transport = UDPClient("127.0.0.1", closed_udp_port())
     client = BufferedClient(transport)
     translator = Translator(Keys(Naming()), client, QueueResolver(default="q"), max_tasks=1000)
 
-    def run(tasks: int, start: int) -> float:
-        began = time.perf_counter()
+    def run(tasks: int, start: int) -> None:
         for i in range(start, start + tasks):
             uuid = f"task-{i}"
             translator.handle({"type": "task-received", "uuid": uuid, "name": "proj.add", "timestamp": 1.0})
             translator.handle({"type": "task-started", "uuid": uuid, "timestamp": 2.0})
             translator.handle({"type": "task-succeeded", "uuid": uuid, "runtime": 0.1, "timestamp": 3.0})
-        return (time.perf_counter() - began) / (3 * tasks)
 
     run(5000, 0)                      # warm: caches and the task table are full
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
-    per_event = run(100000, 5000)
+    run(20000, 5000)                  # twenty times max_tasks: a table that kept them would hold MBs
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    assert grown < 1_000_000, f"memory grew by {grown} bytes over 300,000 events"
-    assert per_event < 100e-6, f"{per_event * 1e6:.1f} us per event: something blocks"
+    assert grown < 1_000_000, f"memory grew by {grown} bytes over 60,000 events"
+    assert len(translator.tasks) <= 1000
     assert client.buffered_lines < 100
     assert transport.sent_packets + transport.dropped_packets > 1000
 

@@ -35,8 +35,6 @@ from queuedash.graphite.client import GraphiteClient, QueryError, error_message
 from queuedash.naming.metrics import ANY, Naming, escape
 from queuedash.settings import load
 
-pytestmark = pytest.mark.realstack
-
 NAMESPACES = {"legacy": "qdcheck", "modern": "qdcheckm"}
 
 

@@ -20,8 +20,6 @@ from queuedash.naming.metrics import ANY, PROCESSED_STATES, Naming, escape
 from queuedash.authoring.queries import call, states
 from queuedash.settings import ZERO_TASK_STATES, load
 
-pytestmark = pytest.mark.realstack
-
 QUEUES = list(feeder.PLAN)
 CLEAN, FAILING, STUCK = "default", "emails", "reports.daily"
 

@@ -1,4 +1,5 @@
-"""Dashboard uids: valid, stable, and distinct for distinct identities."""
+"""Dashboard uids: valid and distinct for distinct identities (stable: pinned in test_dashboards.py
+and test_queues.py, and by the golden files)."""
 
 import re
 
@@ -13,11 +14,6 @@ UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 @given(st.text(min_size=1, max_size=200))
 def test_every_identity_gives_a_grafana_uid(identity):
     assert UID.match(make_uid(identity))
-
-
-@given(st.text(min_size=1, max_size=200))
-def test_uids_are_stable(identity):
-    assert make_uid(identity) == make_uid(identity)
 
 
 @given(st.text(min_size=1, max_size=120), st.text(min_size=1, max_size=120))

@@ -23,7 +23,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from agent_support import capture, wait_for  # noqa: F401  (capture: a fixture)
+from agent_support import wait_for
 from grafana_standin import GrafanaStandin
 
 from queuedash.cli.launch import CLI_IMPORTS

@@ -146,6 +146,7 @@ def private_graphite():
 
 
 @pytest.mark.realstack
+@pytest.mark.graphite
 def test_the_check_example_is_what_the_default_settings_check(private_graphite, monkeypatch):
     """Against the feeder's data, seeded under the default naming."""
     graphite = private_graphite

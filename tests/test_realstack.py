@@ -1,4 +1,4 @@
-"""The launchers in stack/servers.py start real servers that work, and leave nothing behind.
+"""The servers of stack/ start real servers configured as the tests need them, and leave nothing behind.
 
 Needs the installs of stack/install.sh; without them these tests skip locally and fail in CI.
 """
@@ -6,35 +6,19 @@ Needs the installs of stack/install.sh; without them these tests skip locally an
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
 
 import pytest
+import redis
+import requests
+from realstack import Graphite, Redis, StackError, StatsD, require_installed, running
 
-from realstack import (  # noqa: F401 (fixtures)
-    Graphite,
-    RabbitMQ,
-    Redis,
-    StackError,
-    StatsD,
-    graphite,
-    rabbitmq,
-    redis_server,
-    require_installed,
-    running,
-    statsd,
-)
-
-from stack.servers import (
-    REPO_ROOT,
-    epmd_pids,
-    free_ports,
-    group_members,
-    http_request,
-    port_is_free,
-)
+from stack.base import LOOPBACK, REPO_ROOT, alive, free_ports, marked_processes, process_started_at, \
+    udp_port_is_free
 
 pytestmark = pytest.mark.realstack
 
@@ -51,10 +35,6 @@ def poll(fetch, accept, timeout: float = 20.0, interval: float = 0.2):
 
 def values_at(series: list, timestamp: int) -> list:
     return [value for s in series for value, ts in s["datapoints"] if ts == timestamp]
-
-
-def all_gone(pids) -> bool:
-    return not any(group_members(pid) for pid in pids)
 
 
 # --------------------------------------------------------------------------- Graphite
@@ -75,10 +55,10 @@ def test_graphite_renders_a_plaintext_metric(graphite):
 def test_graphite_functions_endpoint_answers_a_json_object(graphite):
     # Grafana's Graphite datasource loads /functions; graphite-web 1.1 answers 500 on Python 3.11
     # unless the settings module shims inspect.getargspec.
-    status, body = http_request(f"{graphite.web_url}/functions")
+    answer = requests.get(f"{graphite.web_url}/functions", timeout=10)
 
-    assert status == 200
-    functions = json.loads(body)
+    assert answer.status_code == 200
+    functions = answer.json()
     assert isinstance(functions, dict)
     assert {"diffSeries", "sumSeries", "summarize"} <= functions.keys()
 
@@ -141,19 +121,22 @@ def test_rollup_to_one_minute_sums_counts_and_averages_rates(graphite):
 
 
 def test_fixed_busy_port_fails_with_the_server_name(graphite):
-    with pytest.raises(StackError, match=r"graphite: ports already in use: carbon_port="):
-        Graphite(carbon_port=graphite.carbon_port, pickle_port=free_ports(1)[0],
-                 cache_query_port=free_ports(1)[0], web_port=free_ports(1)[0]).start()
+    server = Graphite(carbon_port=graphite.carbon_port, pickle_port=free_ports(1)[0],
+                      cache_query_port=free_ports(1)[0], web_port=free_ports(1)[0])
+    with pytest.raises(StackError, match=rf"^graphite: ports already in use: carbon_port={graphite.carbon_port}$"):
+        server.start()
+    assert server.pids == {} and server.root is None
 
 
 # --------------------------------------------------------------------------- StatsD
 
 
+@pytest.mark.graphite
+@pytest.mark.statsd
 def test_statsd_counter_reaches_graphite_as_stats_counts():
     # A Graphite with 1 s points and a StatsD flushing every 1 s: same rule as the 10 s default
     # (flush = finest retention), ten times faster.
     with running(Graphite(retention="1s:1h,1m:1d")) as graphite, running(StatsD(graphite, flush_ms=1000)) as sd:
-        pids = [*graphite.pids.values(), *sd.pids.values()]
         sd.send("qd.selftest.hits:3|c")
         sd.send("qd.selftest.hits:4|c")
         graphite.wait_for_metric("stats_counts.qd.selftest.hits", timeout=20)
@@ -166,17 +149,19 @@ def test_statsd_counter_reaches_graphite_as_stats_counts():
         # legacy namespace: the per-second rate under stats.<key>, nothing under stats.counters
         graphite.wait_for_metric("stats.qd.selftest.hits", timeout=10)
         assert graphite.render("stats.counters.*.*.*.*") == []
-    assert all_gone(pids)
+    assert graphite.leftovers() == [] and sd.leftovers() == []
 
 
 def test_statsd_fixture_flushes_at_the_graphite_step(statsd, graphite):
     assert statsd.health() == "health: up"
     assert statsd.flush_ms == graphite.finest_retention * 1000
-    assert not port_is_free(statsd.port, socket.SOCK_DGRAM)
+    assert not udp_port_is_free(statsd.port)
 
 
-def test_statsd_refuses_a_flush_faster_than_the_finest_retention(graphite):
+@pytest.mark.parametrize("retention", ["10s:1d,1m:7d", "1s:1h"])
+def test_statsd_refuses_a_flush_faster_than_the_finest_retention(retention):
     # several flushes would land in one whisper slot and overwrite each other
+    graphite = Graphite(retention=retention)
     with pytest.raises(ValueError, match="shorter than the Graphite's finest retention"):
         StatsD(graphite, flush_ms=graphite.finest_retention * 1000 // 2)
 
@@ -191,15 +176,35 @@ def test_redis_answers_ping(redis_server):
     assert redis_server.url == f"redis://127.0.0.1:{redis_server.port}/0"
 
 
-def test_redis_on_a_busy_port_fails_with_its_log_and_leaves_nothing():
+def test_redis_has_redis_s_sixteen_databases_and_keeps_idle_clients(redis_server):
+    # pytest-redis's defaults are 8 databases and a 15 s idle timeout; the tests use /9 and
+    # brokers stay connected between polls
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        assert client.config_get("databases") == {"databases": "16"}
+        assert client.config_get("timeout") == {"timeout": "0"}
+    finally:
+        client.close()
+
+@pytest.mark.redis
+def test_redis_on_a_busy_port_fails_with_its_name_and_leaves_nothing():
     require_installed(Redis())
     with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
+        busy.bind((LOOPBACK, 0))
         busy.listen()
         server = Redis(port=busy.getsockname()[1])
-        with pytest.raises(StackError, match=r"(?s)^redis: .*Address already in use"):
+        with pytest.raises(StackError, match=rf"^redis: port {busy.getsockname()[1]} already in use$"):
             server.start()
     assert server.pids == {} and server.root is None
+
+
+@pytest.mark.redis
+def test_a_stopped_server_leaves_no_process_and_no_folder():
+    with running(Redis()) as server:
+        assert server.leftovers() == list(server.pids.values())
+        root = server.root
+    assert server.leftovers() == []
+    assert not root.exists()
 
 
 # --------------------------------------------------------------------------- RabbitMQ
@@ -217,47 +222,53 @@ def test_rabbitmq_management_api_lists_queues(rabbitmq):
         assert amqp.recv(1) == b"\x01"       # a Connection.Start method frame
 
 
-# --------------------------------------------------------------------------- teardown
+def test_rabbitmqs_epmd_left_the_process_group_but_carries_the_servers_mark(rabbitmq):
+    # Erlang daemonizes epmd out of the node's process group, so signalling the group misses it;
+    # the stop finds it by mirakuru's mark instead (and the fixture's stop fails if it survives).
+    [epmd] = rabbitmq.epmd_pids()
+    assert os.getpgid(epmd) != rabbitmq.pids["rabbitmq"]
+    assert epmd in rabbitmq.leftovers()
 
 
-@pytest.mark.parametrize("make", [Redis, RabbitMQ], ids=["redis", "rabbitmq"])
-def test_stop_leaves_no_process_behind(make):
-    with running(make()) as server:
-        pids = list(server.pids.values())
-        root = server.root
-    assert pids and all_gone(pids)
-    assert not root.exists()                 # the temporary data dir went too
-    if isinstance(server, RabbitMQ):         # epmd daemonizes out of our process group
-        assert server.epmd_pid in pids
-        assert epmd_pids(server.epmd_port) == []
+# --------------------------------------------------------------------------- make graphite-up / graphite-down
 
 
+@pytest.mark.graphite
+@pytest.mark.statsd
 def test_command_line_up_and_down(tmp_path):
     cli_graphite = Graphite()
     require_installed(cli_graphite, StatsD(cli_graphite))
     carbon, pickle, cache_query, web, mgmt = free_ports(5)
-    statsd_port = free_ports(1, socket.SOCK_DGRAM)[0]
-    cli = [sys.executable, str(REPO_ROOT / "stack" / "servers.py"), "graphite"]
-    up = subprocess.run([*cli, "up", "--dir", str(tmp_path), "--carbon-port", str(carbon), "--pickle-port",
-                         str(pickle), "--cache-query-port", str(cache_query), "--web-port", str(web),
-                         "--with-statsd", "--statsd-port", str(statsd_port), "--statsd-mgmt-port", str(mgmt)],
-                        capture_output=True, text=True, timeout=120)
-    pids = [int(p.read_text()) for p in (tmp_path / "pids").glob("*.pid")]
+    statsd_port = free_ports(1, exclude=[carbon, pickle, cache_query, web, mgmt])[0]
+    cli = [sys.executable, "-m", "stack", "graphite"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+
+    def stack(*args, timeout=120):
+        return subprocess.run([*cli, *args, "--dir", str(tmp_path)], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=tmp_path)
+
+    up = stack("up", "--carbon-port", str(carbon), "--pickle-port", str(pickle), "--cache-query-port",
+               str(cache_query), "--web-port", str(web), "--with-statsd", "--statsd-port", str(statsd_port),
+               "--statsd-mgmt-port", str(mgmt))
+    recorded = json.loads((tmp_path / "servers.json").read_text()) if up.returncode == 0 else {}
+    marks = [entry["mark"] for entry in recorded.values()]
+    processes = [process_started_at(entry["pid"], entry["started"]) for entry in recorded.values()]
     try:
         assert up.returncode == 0, up.stderr
         assert f"http://127.0.0.1:{web}" in up.stdout
-        assert len(pids) == 3 and not all_gone(pids)
-        assert http_request(f"http://127.0.0.1:{web}/metrics/find?query=*")[0] == 200
+        assert sorted(recorded) == ["carbon", "graphite-web", "statsd"]
+        assert None not in processes and len(alive(processes)) == 3
+        assert requests.get(f"http://127.0.0.1:{web}/metrics/find?query=*", timeout=10).status_code == 200
         env_sh = (tmp_path / "env.sh").read_text()
         assert f"CARBON_PORT={carbon}" in env_sh
         # The names queuedash reads: `check` and `discover` need no --graphite, the agent finds StatsD.
         assert f"QUEUEDASH_GRAPHITE_URL=http://127.0.0.1:{web}" in env_sh
         assert f"QUEUEDASH_STATSD_HOST=127.0.0.1 QUEUEDASH_STATSD_PORT={statsd_port}" in env_sh
-        again = subprocess.run([*cli, "up", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+        again = stack("up", timeout=60)
         assert again.returncode == 1 and "already running" in again.stderr
     finally:
-        down = subprocess.run([*cli, "down", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+        down = stack("down")
     assert down.returncode == 0, down.stderr
-    assert all_gone(pids)
-    assert list((tmp_path / "pids").glob("*.pid")) == []
+    assert alive(p for p in processes if p) == [] and marked_processes(marks) == []
+    assert not (tmp_path / "servers.json").exists()
     assert list((tmp_path / "graphite" / "pids").glob("*.pid")) == []
