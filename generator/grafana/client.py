@@ -4,8 +4,9 @@ One `GrafanaClient` holds one keep-alive `requests.Session` (shared by the
 deploy threads; its connection pool is sized for them), the credentials
 (Bearer token or Basic auth, §2.1), the optional `X-Grafana-Org-Id` (§1.3), TLS
 verification (on unless turned off explicitly; a CA bundle for private CAs) and
-a timeout that is a deadline for each request (`queuedash.deadline`). The configured URL is a prefix: a sub-path such as
-`https://host/grafana` works (§1.1).
+a timeout that is a deadline for each request (`queuedash.deadline`), and a
+`stopping` event (Ctrl-C): once set, no request or retry starts. The configured
+URL is a prefix: a sub-path such as `https://host/grafana` works (§1.1).
 
 Retries (`RetryPolicy`): exponential backoff with a cap, only for what a later
 attempt can fix: connection errors, timeouts, 429 (its `Retry-After` honoured),
@@ -336,7 +337,7 @@ class GrafanaClient:
         attempt = 0
         while True:
             if self.stopping.is_set():
-                said = f"not retried after {attempt} attempts" if attempt else "not sent"
+                said = f"not retried after {attempt} attempt{'s' if attempt > 1 else ''}" if attempt else "not sent"
                 raise errors.Interrupted(f"{where}: {said}: interrupted", attempts=attempt)
             attempt += 1
             started = time.monotonic()
