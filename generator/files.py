@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from queuedash.errors import InputError, QueuedashError
 
@@ -76,15 +77,17 @@ def write_text(path: Path, text: str) -> Path:
     return write_files(path.parent, {path.name: text})[0]
 
 
-def replace_folder(folder: Path, texts: dict[str, str]) -> list[Path]:
+def replace_folder(folder: Path, texts: dict[str, str], *, legacy: Callable[[Path], bool] | None = None,
+                   remedy: str | None = None) -> list[Path]:
     """Make `folder` hold exactly `texts` (file name -> content), all or nothing.
 
     The new folder is written beside the old one and swapped in only once
     every file is written: a failure leaves the old folder as it was. A folder
-    holding files queuedash did not write is refused, untouched.
+    holding files queuedash did not write is refused, untouched (`owned_files`,
+    which `legacy` and `remedy` go to).
     """
     folder = Path(folder)
-    _written_by_us(folder)
+    owned_files(folder, legacy=legacy, remedy=remedy)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
@@ -107,11 +110,12 @@ def replace_folder(folder: Path, texts: dict[str, str]) -> list[Path]:
     return [folder / name for name in texts]
 
 
-def add_to_folder(folder: Path, texts: dict[str, str]) -> list[Path]:
+def add_to_folder(folder: Path, texts: dict[str, str], *, legacy: Callable[[Path], bool] | None = None,
+                  remedy: str | None = None) -> list[Path]:
     """Write `texts` into the output folder `folder` (the others stay), all or nothing,
     and record them; a folder holding files queuedash did not write is refused."""
     folder = Path(folder)
-    ours = _written_by_us(folder)
+    ours = owned_files(folder, legacy=legacy, remedy=remedy)
     paths = write_files(folder, texts)
     write_files(folder, {OUTPUT_RECORD: _record(ours | set(texts))})
     return paths
@@ -121,9 +125,18 @@ def _record(names) -> str:
     return _RECORD_HEAD + "".join(f"{name}\n" for name in sorted(names))
 
 
-def _written_by_us(folder: Path) -> set[str]:
-    """The files of `folder` queuedash wrote (its record's, or, in a folder from before the
-    record, dashboard JSON named by its uid); an error naming anything else in it."""
+#: What to do about a folder holding files queuedash did not write, unless the caller knows better.
+BUILD_REMEDY = "move them, or build into an empty or new folder"
+
+
+def owned_files(folder: Path, *, legacy: Callable[[Path], bool] | None = None, remedy: str | None = None) -> set[str]:
+    """The files of `folder` queuedash wrote; an error naming anything else in it, ending
+    with `remedy`. Checked before writing, so that a refusal writes nothing.
+
+    Without a record (a folder from before queuedash kept one) its files are ours when
+    `legacy(path)` says so: by default, dashboard JSON named by its uid."""
+    folder = Path(folder)
+    legacy = legacy or _is_dashboard_file
     if not folder.exists():
         return set()
     if not folder.is_dir():
@@ -132,14 +145,14 @@ def _written_by_us(folder: Path) -> set[str]:
         entries = sorted(entry.name for entry in folder.iterdir())
         record = folder / OUTPUT_RECORD
         ours = (set(line for line in record.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
-                if record.is_file() else {name for name in entries if _is_dashboard_file(folder / name)})
+                if record.is_file() else {name for name in entries if legacy(folder / name)})
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{folder}: cannot read the output folder: {getattr(exc, 'strerror', None) or exc}") from None
     foreign = [name for name in entries if name not in ours and name != OUTPUT_RECORD]
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise InputError(f"{folder}: holds files queuedash did not write ({shown}); queuedash replaces only "
-                         "a folder it wrote whole: move them, or build into an empty or new folder")
+                         f"a folder it wrote whole: {remedy or BUILD_REMEDY}")
     return ours & set(entries)
 
 

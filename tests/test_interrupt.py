@@ -5,7 +5,9 @@ are still queued when the signal comes. Ctrl-C must cancel what has not started,
 in flight finish, print the outcome of every dashboard touched and the summary, and exit 130;
 before, every queued save still ran and only `Aborted!` was printed. On both paths: the legacy
 `/api` (one POST per dashboard) and `/apis` (a dry run, then the save: a dashboard whose save
-never left when the signal came is not started).
+never left when the signal came is not started). The alert rules, written after the dashboards
+one whole-group PUT at a time, stop the same way: the group in flight is written and reported,
+the next one is not started.
 """
 
 from __future__ import annotations
@@ -109,4 +111,70 @@ def test_ctrl_c_stops_a_deploy_and_reports_what_it_did(built, in_tmp, api):
                                        f"{DASHBOARDS - sent} not started (interrupted)")
     assert stderr.strip().splitlines()[-1] == (
         "Error: interrupted: the requests in flight finished, the outcome of each is above; "
-        f"{DASHBOARDS - sent} not started")
+        f"{DASHBOARDS - sent} dashboards not started")
+
+
+#: Two rule groups: the folder's (queue default, workers offline) and team growth's (queue emails).
+TWO_GROUPS = """\
+queues = ["default", "emails"]
+definitions = "{definitions}"
+
+[grafana]
+project = "github.com/acme/interrupt"
+
+[queue.emails]
+team = "growth"
+alert_group = "team"
+"""
+RULES_PATH = "/api/v1/provisioning/folder/"
+
+
+def run_until_signal(standin, cwd: Path, ready) -> tuple[subprocess.Popen, str, str]:
+    """`queuedash deploy` against the stand-in, Ctrl-C once `ready()`; its exit and output."""
+    env = {**os.environ, "GRAFANA_URL": standin.url, "GRAFANA_TOKEN": "glsa_interrupt_test_token_0123456789"}
+    process = subprocess.Popen([str(QUEUEDASH), "deploy"], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ready(), f"the deploy never got there: {process.poll()}"
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process, stdout, stderr
+
+
+def test_ctrl_c_during_the_rules_finishes_the_group_in_flight_and_starts_no_other(in_tmp):
+    definitions = Path(__file__).resolve().parent.parent / "dashboards"
+    (in_tmp / "queuedash.toml").write_text(TWO_GROUPS.format(definitions=definitions))
+    standin = GrafanaStandin(version="11.6.0").start()
+    try:
+        standin.add_token("glsa_interrupt_test_token_0123456789", role="Admin")
+        standin.add_datasource(1, "graphite", "Graphite")
+        standin.slow_next(10, 1.0, methods="PUT", path_prefix=RULES_PATH)
+
+        def group_puts() -> list[dict]:
+            return [entry for entry in standin.request_log
+                    if entry["method"] == "PUT" and entry["route_path"].startswith(RULES_PATH)]
+
+        process, stdout, stderr = run_until_signal(standin, in_tmp, lambda: group_puts())
+        assert not standin.errors
+        [put] = group_puts()   # the second group's write never started
+        stored = standin.alerting.rules()
+    finally:
+        standin.stop()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+    written = {rule["uid"] for rule in stored}
+    assert written == {rule["uid"] for rule in put["body"]["rules"]}
+    added = {line.split()[1] for line in stdout.splitlines() if line.startswith("added ") and " (group " in line}
+    assert added == written
+    left = 13 - len(written)   # each queue: 4 should-be-zero conditions, growing, length; workers offline
+    assert stdout.splitlines()[-1] == (f"rules: {len(written)} added, 0 updated, 0 unchanged, 0 conflict, 0 failed, "
+                                       f"{left} not started (interrupted)")
+    assert stderr.strip().splitlines()[-1] == (
+        "Error: interrupted: the requests in flight finished, the outcome of each is above; "
+        f"0 dashboards and {left} alert rules not started")
