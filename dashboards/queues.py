@@ -10,6 +10,8 @@ should-be-zero condition, the backlog growing, the queue length (see
 queuedash.authoring.health).
 """
 
+from dataclasses import replace
+
 from queuedash.authoring import health, text
 from queuedash.authoring.alerts import attach
 from queuedash.authoring.dashboard import dashboard
@@ -81,6 +83,11 @@ class QueueText:
 
     def panel(self, name):
         return self.render("queue-panel.md.j2", panel=name)
+
+    def for_rules(self):
+        """The queue as its alert rules see it: the runbook URL rendered, as the dashboard links it."""
+        return replace(self.queue, runbook_url=self.context["queue"]["runbook_url"])
+
     def links(self):
         links = []
         if self.queue.runbook_url:
@@ -98,17 +105,18 @@ def queue_dashboard(settings, queue):
     broker = BrokerQueries(settings.naming, queue=queue.name)
     percentile = settings.naming.timer_percentile
     expected = queue.expected_workers
+    ruled = words.for_rules()
 
     rows = [
-        Row("Should be zero", health.queue_should_be_zero(presets, settings, queue, words.render)),
+        Row("Should be zero", health.queue_should_be_zero(presets, settings, ruled, words.render)),
         Row("Backlog and broker", [
             attach(presets.count("Backlog: received - processed", all_tasks.backlog_with_references(queue.name),
                                  bars=False, minimum=None, size=(12, 8), description=words.panel("backlog")),
-                   *health.backlog_growing_alert(settings, queue, words.render)),
+                   *health.backlog_growing_alert(settings, ruled, words.render)),
             attach(presets.stat("Queue length now", [broker.gauge_by_queue("length")], size=(6, 8),
                                 thresholds=threshold_steps(("green", None), ("orange", queue.queue_length_warning)),
                                 graph=True, description=words.panel("queue_length")),
-                   *health.queue_length_alert(settings, queue, words.render)),
+                   *health.queue_length_alert(settings, ruled, words.render)),
             presets.gauge_count("Workers consuming", [broker.gauge_by_queue("consumers")], size=(6, 8),
                                 thresholds=threshold_steps(("red", None), ("green", expected)) if expected else None,
                                 description=words.panel("workers")),

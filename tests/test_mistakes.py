@@ -80,6 +80,12 @@ def test_a_runbook_url_is_a_template_and_its_typo_is_the_settings_files(runner, 
     assert {"title": "Runbook", "url": "https://wiki.example/emails"}.items() <= built["links"][0].items()
     runbook = [p for p in built["panels"] if p.get("title") == "Runbook and ownership"][0]
     assert "https://wiki.example/emails" in runbook["options"]["content"]
+    # The queue's alert rules link the same runbook.
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    [group] = (root / "build" / "rules").glob("*.json")
+    linked = {rule["annotations"].get("runbook_url") for rule in json.loads(group.read_text())["rules"]
+              if rule["labels"].get("queue") == "emails"}
+    assert linked == {"https://wiki.example/emails"}
 
     settings('queues = ["emails"]\n[queue.emails]\nrunbook_url = "https://wiki.example/{{ queue.nam }}"\n')
     result = runner.invoke(cli, ["build"])
