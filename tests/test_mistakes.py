@@ -170,6 +170,52 @@ def test_a_definition_calling_sys_exit_is_an_error_not_a_silent_exit(runner, def
     assert one_error(result).startswith("Error: dashboards/quits.py:5: dashboard 'quits': SystemExit")
 
 
+#: A definition's own alert rule, whose condition is the definition's code: it runs when the
+#: rules are made, after build() returned, for `build`, `validate`, `check` and `deploy`.
+OWN_CONDITION = '''
+from queuedash.authoring.alerts import Alert, Condition, attach
+from queuedash.authoring.dashboard import dashboard
+from queuedash.authoring.layout import Row
+from queuedash.authoring.panels import Presets
+
+
+class Odd(Condition):
+    def evaluator(self, version):
+        {body}
+
+
+def build(settings):
+    panel = attach(Presets(settings).stat("Stuck", ["sumSeries(stats.gauges.stuck)"]),
+                   Alert(name="stuck", title="Stuck", condition=Odd("above", 1)))
+    return dashboard(settings, name="odd", title="Odd", rows=[Row("Health", [panel])])
+'''
+
+
+@pytest.mark.parametrize("command", [["build"], ["validate"], ["check", "--graphite", "http://127.0.0.1:9"]])
+def test_a_rule_of_a_definition_that_raises_names_its_line(runner, definitions, command):
+    definitions("odd", OWN_CONDITION.format(body="return 1 / 0"))
+    result = runner.invoke(cli, command)
+    assert result.exit_code == (2 if command[0] == "check" else 1)
+    assert one_error(result) == ("Error: dashboards/odd.py:10: dashboard 'odd': panel 'Stuck': alert 'stuck': "
+                                 "ZeroDivisionError: division by zero (--debug shows the traceback)")
+    debug = runner.invoke(cli, ["--debug", *command])
+    assert 'dashboards/odd.py", line 10, in evaluator' in debug.stderr
+
+
+def test_a_rule_of_a_definition_that_never_ends_is_stopped_at_the_limit(runner, definitions):
+    definitions("odd", OWN_CONDITION.format(body="while True:\n            pass"))
+    started = time.monotonic()
+    result = runner.invoke(cli, ["--definition-timeout", "0.3", "build"])
+    assert result.exit_code == 1
+    line = one_error(result)
+    assert line.startswith("Error: dashboards/odd.py:1")
+    assert line.endswith(": dashboard 'odd': panel 'Stuck': alert 'stuck': did not finish within 0.3 s (stopped "
+                         "at this line; raise the limit with --definition-timeout, QUEUEDASH_DEFINITION_TIMEOUT or "
+                         "definition_timeout in the settings)")
+    assert time.monotonic() - started < 10
+    assert not (definitions("odd", OWN_CONDITION.format(body="return 1 / 0")) / "build").exists()
+
+
 # ----- --only -----------------------------------------------------------------------------------
 
 def test_only_takes_the_queue_name_of_a_queue_dashboard(runner, settings):

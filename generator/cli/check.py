@@ -103,6 +103,9 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
     """
     settings = app.settings
     built = build_all(settings, only=only)
+    # Made before any query: a rule the definitions cannot make is their mistake, not Graphite's.
+    groups = [] if no_rules or only is not None else [
+        group.body() for group in rules.rule_groups(settings, built, settings.alerting.grafana_version)]
     client = GraphiteClient(graphite_url, timeout)
     results = check_all(built, client, TimeRange(from_, until), FOUND if found_values else ALL)
     for dashboard in results:
@@ -112,7 +115,6 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
             click.echo(panel_line(dashboard, panel))
     rule_counts = None
     if not no_rules and only is None:
-        groups = [group.body() for group in rules.rule_groups(settings, built, settings.alerting.grafana_version)]
         checks = alerting.check_rules(client, groups)
         for rule_check in checks:
             click.echo(rule_line(rule_check))

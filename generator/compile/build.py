@@ -25,6 +25,8 @@ import gc
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterator
 
 from queuedash.errors import DefinitionError, QueuedashError, SettingsError
 from queuedash.files import add_to_folder, replace_folder
@@ -57,6 +59,12 @@ class Built:
     data: dict
     text: str
     alerts: tuple[PanelAlert, ...] = ()
+    #: The definition file (for its rules' errors and time limit); None: `source` names it.
+    path: Path | None = None
+
+    @property
+    def definition(self) -> Path:
+        return self.path or Path(self.source)
 
     @property
     def filename(self) -> str:
@@ -123,27 +131,37 @@ def _same_file(filename: str, path: Path) -> bool:
     return filename == str(path) or Path(filename).resolve() == path.resolve()
 
 
-def _dashboards_of(path: Path, settings: Settings) -> list[Dashboard]:
-    """Load the definition and call its build(); both within the time limit."""
-    stage = "cannot load the definition"
+@contextlib.contextmanager
+def definition_code(path: Path, stage: str, timeout: float) -> Iterator[SimpleNamespace]:
+    """Run code of the definition at `path` (loading it, its build(), what the alert rules
+    it declared compute): within `timeout` seconds, and with any exception of its own one
+    `DefinitionError` naming the file, the line it came through and `stage` (what was being
+    done: the block may change `.stage` of what it is given as it goes)."""
+    doing = SimpleNamespace(stage=stage)
     try:
-        with time_limit(settings.definition_timeout):
-            module = _load(path)
-            stage = f"dashboard {path.stem!r}"
-            result = module.build(settings)
+        with time_limit(timeout):
+            yield doing
     except QueuedashError as exc:
         # A settings mistake the definition found is the settings file's (its message says so).
         if isinstance(exc, SettingsError) or str(exc).startswith(_display(path)):
             raise
-        raise DefinitionError(f"{_display(path)}: {stage}: {exc}") from exc
+        raise DefinitionError(f"{_display(path)}: {doing.stage}: {exc}") from exc
     except OutOfTime as exc:
         raise DefinitionError(
-            f"{_where(path, exc)}: {stage}: did not finish within {settings.definition_timeout:g} s "
+            f"{_where(path, exc)}: {doing.stage}: did not finish within {timeout:g} s "
             "(stopped at this line; raise the limit with --definition-timeout, "
             "QUEUEDASH_DEFINITION_TIMEOUT or definition_timeout in the settings)") from exc
     except (Exception, SystemExit) as exc:  # a user's file: any exception is their mistake to see
-        raise DefinitionError(f"{_where(path, exc)}: {stage}: {_describe(exc)} (--debug shows the traceback)") \
-            from exc
+        raise DefinitionError(
+            f"{_where(path, exc)}: {doing.stage}: {_describe(exc)} (--debug shows the traceback)") from exc
+
+
+def _dashboards_of(path: Path, settings: Settings) -> list[Dashboard]:
+    """Load the definition and call its build(); both within the time limit."""
+    with definition_code(path, "cannot load the definition", settings.definition_timeout) as doing:
+        module = _load(path)
+        doing.stage = f"dashboard {path.stem!r}"
+        result = module.build(settings)
     items = result if isinstance(result, (list, tuple)) else [result]
     for item in items:
         if not isinstance(item, Dashboard):
@@ -159,7 +177,7 @@ def _where(path: Path, exc: BaseException) -> str:
     return f"{_display(path)}:{line}" if line else _display(path)
 
 
-def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True) -> Built:
+def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True, path: Path | None = None) -> Built:
     name = dashboard.name or dashboard.uid or ""
     where = f"{source}: dashboard {name!r}"
     if not str(dashboard.title or "").strip():
@@ -177,7 +195,7 @@ def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True) -> B
     except (TypeError, ValueError) as exc:  # a value JSON has no form for (a set, an object)
         raise DefinitionError(f"{where}: cannot encode: {_describe(exc)}") from None
     return Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data, text=text,
-                 alerts=_alerts_of(dashboard))
+                 alerts=_alerts_of(dashboard), path=path)
 
 
 def _alerts_of(dashboard: Dashboard) -> tuple[PanelAlert, ...]:
@@ -227,7 +245,7 @@ def build_all(settings: Settings, only: str | None = None, lint: bool = True) ->
         for path in definition_files(settings.definitions):
             source = _display(path)
             for dashboard in _dashboards_of(path, settings):
-                built.append(compile_dashboard(dashboard, source, lint))
+                built.append(compile_dashboard(dashboard, source, lint, path))
     _check_unique(built)
     _check_zero_metrics(settings, built)
     built.sort(key=lambda b: b.name)
