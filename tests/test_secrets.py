@@ -11,7 +11,9 @@ offset around the cut at 300 characters. On a Grafana 13 that takes them as an A
 through both deploy paths (/apis and the legacy /api) and each of their failures: Kubernetes
 `Status` bodies over several lines (403 on the list, 409 and 422 on a save, and one quoting the
 header around the cut), 406 on a legacy read, 409 on a legacy save, 413, each quoting the
-secret. Graphite URL passwords go through `check` and `discover`, broker passwords through
+secret; and the alert rules' own requests: the permission check answering 401 or 403, a rule
+group PUT refused (400, 403, 500) or echoed around the cut, the rules' list refused to `diff`.
+Graphite URL passwords go through `check` and `discover`, broker passwords through
 `agent poll`. Nothing is mocked: every request is real HTTP.
 """
 
@@ -120,21 +122,22 @@ def runs(caplog):
 
 
 DEFINITION = '''
+from queuedash.authoring.alerts import NOT_ZERO, Alert, attach
 from queuedash.authoring.dashboard import dashboard
 from queuedash.authoring.layout import Row
 from queuedash.authoring.panels import Presets
 
 
 def build(settings):
-    return dashboard(settings, name="answer", title="Answer", rows=[
-        Row("Numbers", [Presets(settings).stat("Answer", ["sumSeries(stats_counts.celery.tasks.*.*.failed)"])]),
-    ])
+    stat = Presets(settings).stat("Answer", ["sumSeries(stats_counts.celery.tasks.*.*.failed)"])
+    rule = Alert(name="answer-failed", title="Answer failed", condition=NOT_ZERO, reducer="sum")
+    return dashboard(settings, name="answer", title="Answer", rows=[Row("Numbers", [attach(stat, rule)])])
 '''
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A small project (one definition) and its build, for deploy --from."""
+    """A small project (one definition, with an alert rule) and its build, for deploy --from."""
     root = tmp_path_factory.mktemp("secrets")
     (root / "dashboards").mkdir()
     (root / "dashboards" / "answer.py").write_text(textwrap.dedent(DEFINITION))
@@ -356,12 +359,68 @@ def test_the_echo_reaches_the_message_masked_whole(in_project, built, standins, 
 
 def test_a_non_latin_1_password_is_sent_as_grafana_reads_it(in_project, built, standins, runs):
     """Basic auth in UTF-8: the Viewer the stand-in knows by this password gets in (and may not
-    create the folder), where requests would have sent Latin-1 or raised."""
+    create the folder, nor provision the rules), where requests would have sent Latin-1 or raised."""
     password = SENT_PASSWORDS["non-Latin-1"]
-    result = runs(["deploy", "--from", "build"], credentials_env("password", password, standins["viewer"].url),
-                  password)
+    env = credentials_env("password", password, standins["viewer"].url)
+    result = runs(["deploy", "--from", "build", "--no-rules"], env, password)
     assert result.exit_code == 1
     assert "POST /api/folders answered 403" in result.stderr, result.output
+    result = runs(["deploy", "--from", "build"], env, password)
+    assert result.exit_code == 1
+    assert "may not provision alert rules in folder 'queuedash'" in result.stderr, result.output
+
+
+PERMISSIONS = "/api/access-control/user/permissions"
+RULES = "/api/v1/provisioning/"
+
+
+def rules_paths(standin, secret: str):
+    """(name, arm the faults) for each failure of the alert rules' requests on Grafana 13; each
+    answer quotes the secret, or the header around the cut."""
+    said = f"what was sent:\n{secret}\n(end)"
+    paths = [
+        ("permission check 401", lambda: standin.echo_next(1, 401, offset=10, path_prefix=PERMISSIONS)),
+        ("permission check 403", lambda: standin.fail_next(1, 403, {"message": f"forbidden: {said}"},
+                                                           path_prefix=PERMISSIONS)),
+        ("rule list 403", lambda: standin.fail_next(1, 403, {"message": f"forbidden: {said}"}, methods="GET",
+                                                    path_prefix=RULES + "alert-rules")),
+        ("group PUT 400", lambda: standin.fail_next(1, 400, {"message": f"invalid alert rule: {said}"},
+                                                    methods="PUT", path_prefix=RULES)),
+        ("group PUT 403", lambda: standin.fail_next(1, 403, {"message": f"forbidden: {said}"}, methods="PUT",
+                                                    path_prefix=RULES)),
+        ("group PUT 500", lambda: standin.fail_next(2, 500, f"<pre>panic: {said}</pre>", methods="PUT",
+                                                    path_prefix=RULES)),
+    ]
+    for offset, code in ECHO_AT.items():
+        paths.append((f"group PUT echo at {offset} ({code})",
+                      lambda offset=offset, code=code: standin.echo_next(1, code, offset=offset, methods="PUT",
+                                                                         path_prefix=RULES)))
+        paths.append((f"rules' read echo at {offset} ({code})",
+                      lambda offset=offset, code=code: standin.echo_next(1, code, offset=offset, methods="GET",
+                                                                         path_prefix=RULES)))
+    return paths
+
+
+@pytest.mark.parametrize("kind, name, secret",
+                         [("token", n, s) for n, s in SENT_TOKENS.items()]
+                         + [("password", n, s) for n, s in SENT_PASSWORDS.items()])
+def test_a_secret_never_shows_whatever_the_alert_rules_requests_get(kind, name, secret, in_project, built,
+                                                                   standins, runs):
+    admin = standins["admin"]
+    for path, arm in rules_paths(admin, secret):
+        # An echo comes back on the rules' first read or write, which deploy makes.
+        commands = GRAFANA_COMMANDS[:1] if " echo " in path else GRAFANA_COMMANDS
+        for command in commands:
+            for verbosity in VERBOSITY:
+                arm()
+                result = runs(grafana_runs(command, verbosity), credentials_env(kind, secret, admin.url), secret)
+                assert result.exit_code in (0, 1, 2), (path, result.output)
+                if command == ["deploy"]:  # deploy makes every request the faults wait for
+                    assert any(entry["fault"] for entry in admin.request_log), (path, result.output)
+                # Each run starts from a Grafana with no rule, so that deploy writes the group.
+                admin.clear_faults()
+                admin.alerting.remove_rules()
+                admin.clear_request_log()
 
 
 # ----- Graphite and broker URLs ------------------------------------------------------------------
