@@ -56,6 +56,14 @@ def one_error(result) -> str:
     ('queus = ["emails"]\n[queue.emails]\nteam = "growth"\n', "queus: unknown key (did you mean 'queues'?)"),
     ('queues = ["emails"]\n[dashboard]\nrefresh = "1m"\n', "dashboard: unknown key (did you mean 'dashboards'?)"),
     ('definition_timeout = 0\n', "definition_timeout: must be a positive number of seconds"),
+    ('queues = ["emails"]\n[alertng]\ngrafana_version = "11.6"\n',
+     "alertng: unknown key (did you mean 'alerting'?)"),
+    ('[alerting]\ngrafana_versoin = "11.6"\n', "alerting.grafana_versoin: unknown key (did you mean "
+                                               "'grafana_version'?)"),
+    ('[defaults]\nalert_fro = "1m"\n', "defaults.alert_fro: unknown key (did you mean 'alert_for'?)"),
+    ('queues = ["emails"]\n[queue.emails]\nalert_lables = { env = "prod" }\n',
+     "queue.emails.alert_lables: unknown key (did you mean 'alert_labels'?)"),
+    ('queues = ["emails"]\n[queue.emails]\nalert_for = "1 minute"\n', "queue.emails.alert_for: "),
 ])
 def test_a_setting_grafana_cannot_use_is_one_line(runner, settings, body, message):
     settings(body)

@@ -64,9 +64,13 @@ BASE = tomllib.loads((REPO / "queuedash.toml").read_text())
 BASE.pop("definitions", None)  # the standard definitions, wherever the file is
 KEY_PATHS = _paths(BASE) + [("queue", "emails", key) for key in ("links", "runbook_url", "tags", "expected_workers",
                                                                    "failure_ratio_alert", "runbook_template")]
-# Keys the repository's file leaves commented out.
-KEY_PATHS += [("grafana", "project")]
-assert ("grafana", "api") in KEY_PATHS
+# Keys the repository's file leaves commented out: the alert rules' among them, for every queue and one.
+ALERT_KEYS = ("alert_for", "alert_window", "alert_interval", "alert_no_data", "alert_severity", "alert_labels",
+              "alert_group", "backlog_growing_for", "alerts")
+KEY_PATHS += [("grafana", "project")] + [(table, *rest, key) for table, *rest in (("defaults",),
+                                                                                  ("queue", "emails"))
+                                         for key in ALERT_KEYS]
+assert ("grafana", "api") in KEY_PATHS and ("alerting", "grafana_version") in KEY_PATHS
 #: Paths a value must not point outside the project with (the property writes where they say).
 PATH_KEYS = {("output",), ("templates",), ("definitions",)}
 
@@ -128,8 +132,9 @@ def project(tmp_path_factory):
 
 
 def snapshot(root: Path) -> dict:
-    folder = root / "build" / "dashboards"
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+    """The previous build: the dashboards, and their alert rules beside them."""
+    return {f"{folder}/{path.name}": path.read_bytes() for folder in ("dashboards", "rules")
+            for path in sorted((root / "build" / folder).iterdir())}
 
 
 def check_run(result, root: Path, before: dict, debug: bool = False, report: bool = False) -> None:
@@ -161,11 +166,11 @@ def in_project(project, monkeypatch):
 
 def _restore(root: Path, before: dict) -> None:
     """After a build that succeeded (with settings of its own), the baseline build again."""
-    folder = root / "build" / "dashboards"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    for folder in ("dashboards", "rules"):
+        shutil.rmtree(root / "build" / folder, ignore_errors=True)
+        (root / "build" / folder).mkdir(parents=True)
     for name, data in before.items():
-        (folder / name).write_bytes(data)
+        (root / "build" / name).write_bytes(data)
     for path in root.iterdir():
         if path.name not in ("build", "queuedash.toml", "mistaken.toml"):
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
@@ -238,18 +243,23 @@ GRAFANA_OPTIONS = {
     "--api": either(["auto", "legacy", "apis"]), "--project": either(["github.com/acme/ops", "ops-1"]),
     "--from": either(["build/dashboards"], lambda d: d(st.sampled_from(["build", "queuedash.toml", "no"]))),
     "--only": either(["tasks", "emails"]), "-v": None,
+    "--rules-from": either(["build/rules"], lambda d: d(st.sampled_from(["build/dashboards", "queuedash.toml", "no"]))),
+    "--no-rules": None,
 }
 
 COMMANDS = {
     "build": {"--out": either(["out", "build/dashboards"], lambda d: d(st.sampled_from(["queuedash.toml", "é", "."]))),
               "--only": either(["tasks", "emails", "queue-emails"]), "--for-import": None,
               "--provisioning": either(["p"], lambda d: d(st.sampled_from(["queuedash.toml", "é"]))),
-              "--provisioning-path": ODD},
+              "--provisioning-path": ODD,
+              "--rules-out": either(["rules", "build/rules"],
+                                    lambda d: d(st.sampled_from(["queuedash.toml", "build/dashboards", "é", "."]))),
+              "--grafana-version": either(["10.4", "11.6", "13.0.0"])},
     "list": {},
-    "validate": {},
+    "validate": {"--grafana-version": either(["10.4", "11.6"])},
     "check": {"--graphite": either(lambda d: _closed_url(), _url), "--from": either(["-1h", "now-6h"]),
               "--until": either(["now"]), "--strict": None, "--only": either(["tasks", "emails"]),
-              "--found-values": None, "--timeout": either(["0.5"], _number)},
+              "--found-values": None, "--timeout": either(["0.5"], _number), "--no-rules": None},
     "discover": {"--graphite": either(lambda d: _closed_url(), _url), "--write": None,
                  "--timeout": either(["0.5"], _number)},
     "deploy": {**GRAFANA_OPTIONS, "--dry-run": None, "--force": None, "--prune": None, "--show-diff": None},
@@ -282,7 +292,8 @@ def command_lines(draw, command: str) -> list[str]:
     quick = ["--retries", "0", "--max-backoff", "0.01", "--timeout", "2"] if command in ("deploy", "diff") else []
     args = _options(draw, GROUP, rarely=True) + command.split() + quick + _options(draw, COMMANDS[command])
     if command == "validate":
-        args += draw(st.lists(st.sampled_from(["build", "build/dashboards", "queuedash.toml", ".", "nowhere", "é"]),
+        args += draw(st.lists(st.sampled_from(["build", "build/dashboards", "build/rules", "queuedash.toml", ".",
+                                               "nowhere", "é"]),
                               max_size=2))
     if command == "agent poll":
         args += ["--once"] + (["--broker", f"redis://127.0.0.1:{closed_port()}/0"] if "--broker" not in args else [])
