@@ -155,3 +155,18 @@ def test_provisioning_output_has_the_modes_of_the_umask(runner, project, umask):
     assert found["dashboards/queuedash/queuedash-answer.json"] == file
     assert {mode for path, mode in found.items() if (project / "grafana" / path).is_dir()} == {folder}
     assert {mode for path, mode in found.items() if (project / "grafana" / path).is_file()} == {file}
+
+
+def test_the_alert_rules_have_the_modes_of_the_umask(runner, in_tmp, umask):
+    """The standard definitions' rules: build/rules, and the alerting provisioning file."""
+    (in_tmp / "queuedash.toml").write_text('queues = ["emails"]\n')
+    folder, file = 0o777 & ~umask, 0o666 & ~umask
+    assert runner.invoke(cli, ["build", "--out", "out/dashboards"]).exit_code == 0
+    found = modes(in_tmp / "out")
+    assert found["rules"] == folder and len([path for path in found if path.startswith("rules/")]) == 2
+    assert {mode for path, mode in found.items() if path.startswith("rules/")} == {file}
+    result = runner.invoke(cli, ["build", "--provisioning", "grafana"])
+    assert result.exit_code == 0, result.output
+    found = modes(in_tmp / "grafana")
+    assert found["provisioning/alerting"] == folder
+    assert found["provisioning/alerting/queuedash.yaml"] == file
