@@ -25,27 +25,27 @@ from queuedash.errors import NamingError
 from queuedash.naming.metrics import Naming
 
 STATSD_OPTIONS = [
-    click.option("--prefix", "naming", envvar="QUEUEDASH_PREFIX", default=Naming.prefix, show_default=True, metavar="PREFIX",
+    click.option("--prefix", "naming", envvar="QUEUEDASH_PREFIX", show_envvar=True, default=Naming.prefix, show_default=True, metavar="PREFIX",
                  callback=lambda ctx, param, value: _naming(value),
                  help="StatsD key prefix: the dashboards' [naming] prefix."),
-    click.option("--statsd-host", envvar="QUEUEDASH_STATSD_HOST", default="127.0.0.1", show_default=True,
+    click.option("--statsd-host", envvar="QUEUEDASH_STATSD_HOST", show_envvar=True, default="127.0.0.1", show_default=True,
                  metavar="HOST", help="StatsD server (UDP). Resolved once, at start."),
-    click.option("--statsd-port", envvar="QUEUEDASH_STATSD_PORT", default=8125, show_default=True, type=int,
+    click.option("--statsd-port", envvar="QUEUEDASH_STATSD_PORT", show_envvar=True, default=8125, show_default=True, type=int,
                  metavar="PORT", help="StatsD UDP port."),
-    click.option("--log-level", envvar="QUEUEDASH_LOG_LEVEL", default="info", show_default=True,
+    click.option("--log-level", envvar="QUEUEDASH_LOG_LEVEL", show_envvar=True, default="info", show_default=True,
                  type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
                  help="Log lines on stderr from this level up."),
 ]
 
 BROKER_OPTIONS = [
-    click.option("--broker", "broker_url", envvar=["QUEUEDASH_BROKER_URL", "CELERY_BROKER_URL"], required=True,
+    click.option("--broker", "broker_url", envvar=["QUEUEDASH_BROKER_URL", "CELERY_BROKER_URL"], show_envvar=True, required=True,
                  metavar="URL", help="Celery broker: redis://host:6379/0 or amqp://user:pass@host:5672//."),
     click.option("--queue", "queues", multiple=True, metavar="NAME",
                  help="A queue to poll (repeat for several). Default: every queue the broker has "
                       "(Redis: from kombu's bindings; RabbitMQ: every non-internal queue)."),
-    click.option("--management-url", envvar="QUEUEDASH_RABBITMQ_MANAGEMENT_URL", metavar="URL",
+    click.option("--management-url", envvar="QUEUEDASH_RABBITMQ_MANAGEMENT_URL", show_envvar=True, metavar="URL",
                  help="RabbitMQ management API. Default: http://<broker host>:15672, the broker's credentials."),
-    click.option("--global-keyprefix", envvar="QUEUEDASH_REDIS_GLOBAL_KEYPREFIX", default="", metavar="PREFIX",
+    click.option("--global-keyprefix", envvar="QUEUEDASH_REDIS_GLOBAL_KEYPREFIX", show_envvar=True, default="", metavar="PREFIX",
                  help="Redis: the transport's global_keyprefix (broker_transport_options)."),
     click.option("--priority-steps", default="0,3,6,9", show_default=True, metavar="N,N,...",
                  help="Redis: kombu's priority_steps; a queue's length sums its list and one per step."),
@@ -123,7 +123,7 @@ def _load_app(spec: str | None, broker_url: str):
 
     try:
         app = symbol_by_name(spec.replace(":", ".", 1) if ":" in spec else spec)
-    except (ImportError, AttributeError, ValueError) as exc:
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:  # TypeError: a relative name such as "."
         raise click.BadParameter(f"cannot import {spec!r}: {exc}", param_hint="--app") from None
     if not hasattr(app, "conf") or not hasattr(app, "events"):
         raise click.BadParameter(f"{spec!r} is not a Celery app", param_hint="--app")
@@ -145,7 +145,7 @@ def agent():
 
 @agent.command()
 @_options(BROKER_OPTIONS[:1])
-@click.option("--app", "app_spec", envvar="QUEUEDASH_CELERY_APP", metavar="MODULE:ATTR",
+@click.option("--app", "app_spec", envvar="QUEUEDASH_CELERY_APP", show_envvar=True, metavar="MODULE:ATTR",
               help="Your Celery app, for its task_routes (the queue of tasks whose task-sent was not seen).")
 @click.option("--route", "routes", multiple=True, metavar="PATTERN=QUEUE",
               help="Task name glob -> queue, tried before the app's task_routes (repeat for several).")

@@ -158,14 +158,17 @@ class ApisStore:
         items = self._items()
         readings = [Reading(uid, live_from_item(items[uid]) if uid in items else None) for uid in uids]
         # The list said it all for nearly every dashboard: only those it cannot vouch for are read
-        # again, on the pool (a thread per dashboard would cost more than the reading).
-        unsure = [reading for reading in readings if self._unsure(reading)]
-        confirmed = {r.uid: r for r in run_parallel(unsure, self._as_sent, jobs, on_done)}
+        # again, on the pool (a thread per dashboard would cost more than the reading). Once the
+        # client is stopping (Ctrl-C), those not confirmed yet are left out.
+        unsure = {reading.uid: reading for reading in readings if self._unsure(reading)}
+        confirmed = {r.uid: r for r in run_parallel(unsure.values(), self._as_sent, jobs, on_done,
+                                                    stop=self.client.stopping) if r}
         if on_done:
             for reading in readings:
-                if reading.uid not in confirmed:
+                if reading.uid not in unsure:
                     on_done(reading)
-        return [confirmed.get(reading.uid, reading) for reading in readings]
+        return [confirmed.get(reading.uid, reading) for reading in readings
+                if reading.uid not in unsure or reading.uid in confirmed]
 
     def reread(self, uid: str) -> Reading:
         try:
