@@ -12,7 +12,7 @@ queuedash wrote everything in it: it lists what it wrote in `OUTPUT_RECORD`
 inside the folder. A folder holding anything else (a README, a folder of the
 user's) is refused, never emptied; so is a file in its place.
 
-Imports `errors`.
+Imports `errors` and `jsontext`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from queuedash import jsontext
 from queuedash.errors import InputError, QueuedashError
 
 #: The record of an output folder: the files queuedash wrote there, one per line. Not
@@ -183,7 +184,7 @@ def json_files(paths, *, recursive: bool = False) -> list[Path]:
 def read_json_object(path: Path) -> dict:
     """The JSON object in the file at `path`; anything else is one line naming the file."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = jsontext.loads(Path(path).read_bytes())
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:

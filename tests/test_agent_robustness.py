@@ -191,6 +191,61 @@ def test_one_bad_message_a_second_costs_no_event_and_no_reconnection(redis_serve
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) <= 12, text[-3000:]
 
 
+def test_good_events_read_behind_a_bad_message_arrive_without_waiting_for_more(redis_server, capture):
+    """Messages published together reach the monitor in one read, which kombu's Redis transport
+    splits: a bad one among them must not hold back the good ones behind it until the next
+    message comes (in a quiet spell, never). The good events are the envelopes Celery's own
+    dispatcher published, recorded off the channel, then published again in one pipeline,
+    each behind a message that is not JSON and one that is not kombu's envelope."""
+    db = 10
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
+    raw = redis.Redis.from_url(url)
+    channel = f"/{db}.celeryev/task.received"
+    rounds = 20
+    # Celery's envelopes, as its dispatcher publishes them.
+    recorder = raw.pubsub()
+    recorder.subscribe(channel)
+    assert wait_for(lambda: recorder.get_message(timeout=0.2) is not None, 5)  # the subscribe confirmation
+    producer = Celery("robustness-envelopes", broker=url, set_as_current=False)
+    with producer.connection_for_write() as connection:
+        dispatcher = producer.events.Dispatcher(connection, hostname="producer@test", enabled=True)
+        for i in range(rounds):
+            dispatcher.send("task-received", uuid=f"behind-{i}", name="behind.task")
+        dispatcher.close()
+    envelopes = []
+    assert wait_for(lambda: envelopes.extend(m["data"] for m in [recorder.get_message(timeout=0.2)] if m)
+                    or len(envelopes) == rounds, 10), len(envelopes)
+    recorder.close()
+
+    app = Celery("robustness-behind", broker=url, set_as_current=False)
+    client = BufferedClient(UDPClient("127.0.0.1", capture.port))
+    translator = Translator(Keys(Naming()), client, QueueResolver(default="q"))
+    monitor = Monitor(app, url, translator, client, tick_interval=0.2, backoff=Backoff(0.2, 1))
+    thread = threading.Thread(target=monitor.run, daemon=True)
+    thread.start()
+    try:
+        assert monitor.connected.wait(20)
+        assert dispatch_until_counted(url, capture)
+        malformed_before = translator.malformed
+        pipeline = raw.pipeline(transaction=False)
+        for envelope in envelopes:
+            pipeline.publish(channel, b"\x00\xff not json")
+            pipeline.publish(channel, b'{"not": "an envelope"}')
+            pipeline.publish(channel, envelope)
+        pipeline.execute()
+        key = "celery.tasks.q.behind_task.received"
+        # Nothing is published after the pipeline: what is held back stays held back.
+        assert wait_for(lambda: capture.counters().get(key) == rounds, 10), capture.counters().get(key)
+        assert wait_for(lambda: translator.malformed - malformed_before == 2 * rounds, 5), \
+            translator.malformed - malformed_before
+        assert monitor.disconnections == 0 and monitor.connections == 1
+    finally:
+        monitor.stop()
+        thread.join(10)
+        raw.close()
+    assert not thread.is_alive()
+
+
 @pytest.mark.parametrize("command", ["events", "poll"])
 def test_sigterm_stops_cleanly(tmp_path, redis_server, capture, command):
     extra = ["--queue", "q", "--poll-interval", "1"] if command == "events" else ["--queue", "q", "--interval", "1"]

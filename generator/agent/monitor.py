@@ -31,6 +31,7 @@ import socket
 import threading
 import traceback
 from itertools import count
+from queue import Empty
 
 from celery.events.receiver import EventReceiver
 
@@ -79,6 +80,7 @@ class TolerantReceiver(EventReceiver):
         """
         elapsed = 0
         with self.consumer_context(**kwargs) as (conn, channel, consumers):
+            self._skip_bad_messages_in_reads(channel)
             for _ in limit and range(limit) or count():
                 if self.should_stop:
                     break
@@ -99,6 +101,30 @@ class TolerantReceiver(EventReceiver):
                 else:
                     yield
                     elapsed = 0
+
+    def _skip_bad_messages_in_reads(self, channel) -> None:
+        """kombu's Redis transport reads one pub/sub message, then every message already
+        received (`Channel._receive`); a bad one among those ends that read with an error, and
+        the good messages behind it stay in redis-py's buffer, where the poller never sees
+        them: they arrive only with the next message, or never in a quiet spell. Here a bad
+        message ends only itself: the read goes on to the next one."""
+        receive_one = getattr(channel, "_receive_one", None)
+        if receive_one is None or getattr(receive_one, "tolerant", False):
+            return  # not the Redis transport, or done already for this channel
+
+        def tolerant_receive_one(client):
+            try:
+                return receive_one(client)
+            except Empty:
+                return False  # not JSON: kombu said so in its log line (counted by KombuUndecodable)
+            except Exception as exc:
+                if not _raised_delivering(exc):
+                    raise
+                self.on_malformed(f"undeliverable message ({type(exc).__name__}: {exc})")
+                return False
+
+        tolerant_receive_one.tolerant = True
+        channel._receive_one = tolerant_receive_one
 
     def on_decode_error(self, message, exc):
         self.on_malformed(f"undecodable message ({message.content_type}): {exc}")

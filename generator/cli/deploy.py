@@ -190,13 +190,11 @@ class Connection:
         the path to Grafana's dashboards, from GET /apis (§11a) or as --api forces it."""
         client = self.client()
         try:
-            health = client.health()
-            org = client.org()
-            self.org_id = org.get("id") if isinstance(org.get("id"), int) else 1
-            store = run.open_store(client, self.org_id, self.settings.grafana.api)
+            started = run.start(client, self.settings.grafana.api)
         except BaseException:
             client.close()
             raise
+        health, org, store, self.org_id = started.health, started.org, started.store, started.org_id
         self.grafana_version = str(health.get("version") or "")
         version = health.get("version") or "version hidden"
         self.echo(f"grafana: {client.base_url} (Grafana {version}, org {org.get('id')} {org.get('name', '')!s})"

@@ -14,6 +14,7 @@ password of any URL in the environment or the arguments.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -105,6 +106,8 @@ def cli(ctx, config, definitions, datasource_uid, namespace, prefix, definition_
     Definitions in dashboards/ compile to Grafana dashboard JSON over Graphite
     metrics named by the StatsD naming scheme in the settings file.
     """
+    if ctx.invoked_subcommand != "agent":
+        _collect_cycles_rarely()
     ctx.obj = App(config, {
         "definitions": definitions,
         "datasource.uid": datasource_uid,
@@ -112,6 +115,16 @@ def cli(ctx, config, definitions, datasource_uid, namespace, prefix, definition_
         "naming.prefix": prefix,
         "definition_timeout": definition_timeout,
     }, debug=debug)
+
+
+def _collect_cycles_rarely() -> None:
+    """The one-shot commands build, read and hash megabytes of JSON: hundreds of thousands of
+    dicts and lists, none of them in a cycle. At CPython's default thresholds the cycle
+    collector walks them over and over (a third of the CPU of a deploy that changes nothing);
+    collect rarely instead, as mypy does for the same reason. The objects of the imports are
+    frozen out of every collection. Not for the agent's commands, which run for months."""
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 def main():

@@ -66,6 +66,8 @@ class ApisStore:
         self.apis = apis
         self._listed: dict[str, dict] | None = None
         self._listing: Future | None = None
+        #: Folder answers asked for ahead of `ensure_folders`: ("folder" | "access", uid) -> Future.
+        self._asked: dict[tuple[str, str], Future] = {}
 
     def describe(self) -> str:
         return (f"/apis (dashboard.grafana.app/{self.apis.dashboard_version}, "
@@ -78,7 +80,7 @@ class ApisStore:
         events: list[FolderEvent] = []
         parent = ""
         for uid, title in chain:
-            found = self.apis.get_folder(uid)
+            found = self._answer("folder", uid, self.apis.get_folder)
             if found is None and not create:
                 events.append(FolderEvent(uid, title, "missing", "would be created"))
                 parent = uid
@@ -89,7 +91,9 @@ class ApisStore:
             else:
                 actual = annotations_of(found).get(FOLDER_ANNOTATION, "")
                 events.append(FolderEvent(uid, title, "exists", placement_note(actual, parent)))
-            if need_write and self.apis.folder_access(uid).get("canSave") is False:
+            # What was asked ahead is about the folder as it was found, not one created since.
+            access = self._answer("access", uid, self.apis.folder_access) if found is not None else None
+            if need_write and (access or self.apis.folder_access(uid)).get("canSave") is False:
                 spec = (found or {}).get("spec") if isinstance((found or {}).get("spec"), dict) else {}
                 raise cannot_save(uid, str(spec.get("title") or title))
             parent = uid
@@ -111,12 +115,33 @@ class ApisStore:
 
     # ----- reading ---------------------------------------------------------------------------
 
-    def read_ahead(self) -> None:
+    def read_ahead(self, folders: list[tuple[str, str]] = ()) -> None:
         """Start listing the dashboards now, on a thread of its own, so the list pages (the bulk
-        of what a deploy reads) travel while the data source and the folders are checked."""
+        of what a deploy reads) travel while the data source is checked; and ask for each of
+        the `folders` and whether the credentials may save into it, each on a thread too."""
         if self._listing is None and self._listed is None:
             self._listing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queuedash-list").submit(
                 self.apis.list_dashboards)
+        asks = [(kind, uid, call) for uid, _ in folders
+                for kind, call in (("folder", self.apis.get_folder), ("access", self.apis.folder_access))
+                if (kind, uid) not in self._asked]
+        if asks:
+            pool = ThreadPoolExecutor(max_workers=len(asks), thread_name_prefix="queuedash-folder")
+            for kind, uid, call in asks:
+                self._asked[(kind, uid)] = pool.submit(call, uid)
+            pool.shutdown(wait=False)
+
+    def _answer(self, kind: str, uid: str, call: Callable[[str], dict | None]) -> dict | None:
+        """The answer asked for ahead (once; its error raised here, as if asked now), else asked now."""
+        asked = self._asked.pop((kind, uid), None)
+        if asked is None:
+            return call(uid)
+        try:
+            return asked.result()
+        except errors.NotFound:
+            if kind == "access":  # the folder is gone since it was found: ask again, as it is now
+                return call(uid)
+            raise
 
     def _items(self) -> dict[str, dict]:
         """Every dashboard of the namespace, listed once per run (one request per page)."""
@@ -132,9 +157,18 @@ class ApisStore:
              on_done: Callable[[Reading], None] | None = None) -> list[Reading]:
         items = self._items()
         readings = [Reading(uid, live_from_item(items[uid]) if uid in items else None) for uid in uids]
-        # Once the client is stopping (Ctrl-C), the dashboards not confirmed yet are left out.
-        return [reading for reading in run_parallel(readings, self._confirmed, jobs, on_done,
-                                                    stop=self.client.stopping) if reading]
+        # The list said it all for nearly every dashboard: only those it cannot vouch for are read
+        # again, on the pool (a thread per dashboard would cost more than the reading). Once the
+        # client is stopping (Ctrl-C), those not confirmed yet are left out.
+        unsure = {reading.uid: reading for reading in readings if self._unsure(reading)}
+        confirmed = {r.uid: r for r in run_parallel(unsure.values(), self._as_sent, jobs, on_done,
+                                                    stop=self.client.stopping) if r}
+        if on_done:
+            for reading in readings:
+                if reading.uid not in unsure:
+                    on_done(reading)
+        return [confirmed.get(reading.uid, reading) for reading in readings
+                if reading.uid not in unsure or reading.uid in confirmed]
 
     def reread(self, uid: str) -> Reading:
         try:
@@ -149,17 +183,23 @@ class ApisStore:
                       if uid not in wanted and annotations_of(item).get(FOLDER_ANNOTATION, "") == folder_uid)
         return self.read(uids, jobs=jobs)
 
-    def _confirmed(self, reading: Reading) -> Reading:
+    def _unsure(self, reading: Reading) -> bool:
         """A dashboard carrying queuedash's marker whose live spec hashes to none of the marker's
         hashes, and that Grafana converted on read from a version it stores unmigrated
-        (deployed through the legacy API), is read once more through the legacy API, which
-        returns it as it was sent: only then can its hash say whether a person changed it."""
+        (deployed through the legacy API): only its form as it was sent, which the legacy API
+        returns, can say whether a person changed it (`_confirmed`)."""
         live = reading.live
         if live is None or live.stored_as_v2 or live.stored_version in ("", self.apis.dashboard_version):
-            return reading
+            return False
         recorded = marker_of(live.dashboard)
-        if recorded is None or content_hash(normalize(live.dashboard)) in recorded.hashes:
-            return reading
+        return recorded is not None and content_hash(normalize(live.dashboard)) not in recorded.hashes
+
+    def _confirmed(self, reading: Reading) -> Reading:
+        return self._as_sent(reading) if self._unsure(reading) else reading
+
+    def _as_sent(self, reading: Reading) -> Reading:
+        """`reading` as the legacy API returns it: the dashboard as it was sent."""
+        live = reading.live
         try:
             answer = self.client.get_dashboard(reading.uid)
         except errors.GrafanaError:

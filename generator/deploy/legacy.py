@@ -101,7 +101,7 @@ class LegacyStore:
 
     # ----- reading ---------------------------------------------------------------------------
 
-    def read_ahead(self) -> None:
+    def read_ahead(self, folders: list[tuple[str, str]] = ()) -> None:
         """Nothing to read ahead: each dashboard is its own request."""
 
     def read(self, uids: Iterable[str], *, jobs: int,

@@ -358,9 +358,25 @@ class Step:
         return unified_diff(self.uid, self.live, self.generated)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The half of a dashboard's plan that needs nothing from Grafana: what deploy would send,
+    its marker's hash and its normalized form. Worked out while Grafana's answers travel."""
+
+    payload: dict
+    marker: str
+    wanted: dict
+
+
+def prepare(dashboard: dict, min_refresh: str = DEFAULT_MIN_REFRESH, *, project: str | None = None) -> Prepared:
+    payload, marker = with_marker(dashboard, min_refresh, project=project)
+    return Prepared(payload, marker, normalize(payload, min_refresh))
+
+
 def make_plan(generated: list[dict], live: dict[str, Live | None], folder_uid: str, *,
               others: dict[str, Live] | None = None, project: str | None = None, force: bool = False,
-              prune: bool = False, min_refresh: str = DEFAULT_MIN_REFRESH) -> list[Step]:
+              prune: bool = False, min_refresh: str = DEFAULT_MIN_REFRESH,
+              prepared: dict[str, Prepared] | None = None) -> list[Step]:
     """Decide every dashboard's fate, sorted by uid.
 
     `generated`: the dashboards to deploy (each with a `uid`). `live`: for each of
@@ -368,9 +384,12 @@ def make_plan(generated: list[dict], live: dict[str, Live | None], folder_uid: s
     folder that are not generated (for prune). Dashboards whose live copy could not
     be read are left out of `live` by the caller, which reports them as failed.
     `project`: the id recorded in the markers, whose dashboards these are.
+    `prepared`: `prepare` of the generated dashboards by uid, when done already
+    (with the same `min_refresh` and `project`).
     """
+    prepared = prepared or {}
     steps = [plan_dashboard(dashboard, live.get(dashboard["uid"]), folder_uid, project=project, force=force,
-                            min_refresh=min_refresh)
+                            min_refresh=min_refresh, prepared=prepared.get(dashboard["uid"]))
              for dashboard in generated if dashboard["uid"] in live]
     wanted = {dashboard["uid"] for dashboard in generated}
     for uid, other in sorted((others or {}).items()):
@@ -389,14 +408,15 @@ def other_project(recorded: Marker | None, project: str | None) -> str | None:
 
 
 def plan_dashboard(dashboard: dict, live: Live | None, folder_uid: str, *, project: str | None = None,
-                   force: bool = False, min_refresh: str = DEFAULT_MIN_REFRESH) -> Step:
+                   force: bool = False, min_refresh: str = DEFAULT_MIN_REFRESH,
+                   prepared: Prepared | None = None) -> Step:
     uid = dashboard["uid"]
     title = str(dashboard.get("title") or "")
     if has_own_variable_named_marker(dashboard):
         return Step(uid, title, FAILED, f"it has a variable named {MARKER_NAME!r}, the name deploy "
                                         "reserves for its marker; rename the variable")
-    payload, marker = with_marker(dashboard, min_refresh, project=project)
-    wanted = normalize(payload, min_refresh)
+    prepared = prepared or prepare(dashboard, min_refresh, project=project)
+    payload, marker, wanted = prepared.payload, prepared.marker, prepared.wanted
     if live is None:
         return Step(uid, title, ADDED, "new", payload=payload, marker=marker, generated=wanted, source=dashboard)
 

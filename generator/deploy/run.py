@@ -23,6 +23,7 @@ Imports `queuedash.grafana`, `queuedash.identity`, `queuedash.settings` and this
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -34,7 +35,7 @@ from queuedash.deploy.apply import DEFAULT_JOBS, Outcome, apply_plan
 from queuedash.deploy.datasources import check_datasources
 from queuedash.deploy.legacy import LegacyStore
 from queuedash.deploy.plan import (ADDED, CONFLICT, FAILED, UNCHANGED, UPDATED, make_plan, plan_dashboard,
-                                   plan_leftover)
+                                   plan_leftover, prepare)
 from queuedash.deploy.store import FolderEvent, Store
 from queuedash.errors import InputError
 from queuedash.grafana import errors
@@ -82,12 +83,48 @@ def checked_dashboards(found: list[tuple[str, dict]]) -> list[dict]:
     return sorted((data for _, data in found), key=lambda data: data["uid"])
 
 
-def open_store(client: GrafanaClient, org_id: int, api: str = "auto") -> Store:
-    """The path deploy takes, from what `GET /apis` says the server serves (§11a)."""
+@dataclass(frozen=True)
+class Started:
+    """What the start checks learnt: Grafana's health and organisation, and the path to its dashboards."""
+
+    health: dict
+    org: dict
+    org_id: int
+    store: Store
+
+
+def start(client: GrafanaClient, api: str = "auto") -> Started:
+    """The start checks (§13): `GET /api/health` first (is it Grafana, is it up), then the
+    credentials (`GET /api/org`) and the API discovery (`GET /apis`) at once, so that a
+    Grafana across a network costs two round trips before the work, not three. An error of
+    the health check, then of the credentials, is the one reported."""
+    health = client.health()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="queuedash-discover") as pool:
+        discovery = pool.submit(_discover, client)
+        org = client.org()
+        org_id = org.get("id") if isinstance(org.get("id"), int) else 1
+        return Started(health, org, org_id, open_store(client, org_id, api, discovery=discovery.result))
+
+
+def _discover(client: GrafanaClient) -> dict | None | errors.GrafanaError:
+    """GET /apis, its error as a value: `open_store` decides what a failed discovery means."""
+    try:
+        return client.discover()
+    except errors.GrafanaError as exc:
+        return exc
+
+
+def open_store(client: GrafanaClient, org_id: int, api: str = "auto", *,
+               discovery: Callable[[], dict | None | errors.GrafanaError] | None = None) -> Store:
+    """The path deploy takes, from what `GET /apis` says the server serves (§11a); `discovery`
+    gives its answer (or error) when it was asked already."""
     if api not in API_CHOICES:
         raise ValueError(f"api must be one of {API_CHOICES}, got {api!r}")
     try:
-        served = Served.from_discovery(client.discover())
+        answer = discovery() if discovery is not None else client.discover()
+        if isinstance(answer, errors.GrafanaError):
+            raise answer
+        served = Served.from_discovery(answer)
     except (errors.GrafanaUnavailable, errors.PermissionDenied) as exc:
         if api == "apis":
             raise
@@ -135,16 +172,14 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     marker; another project's dashboards and rules are never written.
     """
     folder_uid = folders[-1][0]
-    store.read_ahead()
-    # Before any write, the folder's included: the data sources, whether the credentials may
-    # write the rules, then the rules Grafana holds.
-    warnings = check_datasources(client, dashboards, rule_groups or [])
     alerting = AlertingApi(client)
-    reading = None
-    if rule_groups is not None and (rule_groups or prune):
-        if not dry_run:
-            warnings += rules_run.check_may_write(alerting, folders)
-        reading = rules_run.read(alerting, rule_groups)
+    store.read_ahead(folders)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="queuedash-checks") as pool:
+        checking = pool.submit(_checks_before_writing, client, alerting, dashboards, rule_groups, folders,
+                               dry_run=dry_run, prune=prune)
+        # What deploy would send, worked out while the checks, the list pages and the folders travel.
+        prepared = {dashboard["uid"]: prepare(dashboard, project=project) for dashboard in dashboards}
+        warnings, reading = checking.result()
     events = store.ensure_folders(folders, create=not dry_run, need_write=not dry_run)
     folder_is_new = events[-1].status in ("missing", "created")
     wanted = [dashboard["uid"] for dashboard in dashboards]
@@ -158,7 +193,8 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     if client.stopping.is_set():  # interrupted while reading: nothing written
         return DeployRun(events, [], warnings, _not_started(rule_groups) if reading is not None else None,
                          interrupted=True, not_started=len(dashboards))
-    steps = make_plan(dashboards, live, folder_uid, others=others, project=project, force=force, prune=prune)
+    steps = make_plan(dashboards, live, folder_uid, others=others, project=project, force=force, prune=prune,
+                      prepared=prepared)
     replan = partial(_replan, folder_uid=folder_uid, project=project, force=force)
     with progress("deploying", sum(step.writes for step in steps) if not dry_run else 0) as bar:
         outcomes = apply_plan(store, steps, folder_uid, replan=replan, jobs=jobs, dry_run=dry_run,
@@ -179,6 +215,21 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
 def _not_started(rule_groups: list[dict]) -> rules_run.RulesRun:
     """The rules of a deploy stopped before them: none touched."""
     return rules_run.RulesRun([], [], not_started=sum(len(body["rules"]) for body in rule_groups))
+
+
+def _checks_before_writing(client: GrafanaClient, alerting: AlertingApi, dashboards: list[dict],
+                           rule_groups: list[dict] | None, folders: list[tuple[str, str]], *, dry_run: bool,
+                           prune: bool) -> tuple[list[str], tuple[list[dict], dict[tuple[str, str], int]] | None]:
+    """Before any write, the folder's included: the data sources, whether the credentials may
+    write the rules, then the rules Grafana holds (None when rules are left out). Returns the
+    warnings and those rules."""
+    warnings = check_datasources(client, dashboards, rule_groups or [])
+    reading = None
+    if rule_groups is not None and (rule_groups or prune):
+        if not dry_run:
+            warnings += rules_run.check_may_write(alerting, folders)
+        reading = rules_run.read(alerting, rule_groups)
+    return warnings, reading
 
 
 def _replan(dashboard: dict, live, *, folder_uid: str, project: str | None, force: bool):

@@ -53,8 +53,9 @@ class Store(Protocol):
     def folder_exists(self, uid: str) -> bool:
         """Whether the folder exists (for `diff`, which creates nothing)."""
 
-    def read_ahead(self) -> None:
-        """Start reading what `read` and `leftovers` will need, if that can overlap other work."""
+    def read_ahead(self, folders: list[tuple[str, str]] = ()) -> None:
+        """Start reading what `read` and `leftovers` (and `ensure_folders`, for the `folders`
+        of its chain) will need, if that can overlap other work. Nothing is written."""
 
     def read(self, uids: Iterable[str], *, jobs: int,
              on_done: Callable[[Reading], None] | None = None) -> list[Reading]:

@@ -23,7 +23,7 @@ The legacy `/api` calls deploy needs are methods here; `call` is the same
 request/retry/error machinery for any other endpoint (`apis.py` builds the
 /apis API on it, `alerting.py` the alerting provisioning API).
 
-Imports `errors` and `credentials` of this package; never the dashboard model.
+Imports `errors` and `credentials` of this package, and `jsontext`; never the dashboard model.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
+from queuedash import jsontext
 from queuedash.deadline import DeadlineSession
 from queuedash.grafana import errors
 from queuedash.grafana.credentials import Credentials, Redactor, basic_value
@@ -477,7 +478,7 @@ def _parse_body(response: requests.Response) -> Any:
     if not response.content:
         return None
     try:
-        return response.json()
+        return jsontext.loads(response.content)
     except ValueError:
         return _NOT_JSON
 
