@@ -280,6 +280,7 @@ def _from_table(data: dict, path: Path) -> Settings:
             prefix=naming_t.get("prefix", str, Naming.prefix),
             root=naming_t.get("root", str, Naming.root),
             timer_percentile=naming_t.get("timer_percentile", int, Naming.timer_percentile),
+            per_host=naming_t.get("per_host", bool, Naming.per_host),
         )
     except NamingError as exc:
         raise SettingsError(f"{where}: naming: {exc}") from None
@@ -505,6 +506,7 @@ _OVERRIDES = {
     "naming.namespace": ("naming", "namespace"),
     "naming.prefix": ("naming", "prefix"),
     "naming.root": ("naming", "root"),
+    "naming.per_host": ("naming", "per_host"),
 }
 
 

@@ -109,3 +109,22 @@ def test_settings_are_frozen():
     settings = load(None)
     with pytest.raises(AttributeError):
         settings.output = "x"
+
+
+def test_the_per_host_mode_comes_from_the_file_or_an_override(write_settings):
+    path = write_settings('''
+        [naming]
+        per_host = true
+    ''')
+    assert load(path).naming.per_host is True
+    assert load(path, {"naming.per_host": False}).naming.per_host is False
+    assert load(None).naming.per_host is False
+
+
+def test_a_per_host_that_is_not_a_boolean_is_refused(write_settings):
+    path = write_settings('''
+        [naming]
+        per_host = "yes"
+    ''')
+    with pytest.raises(SettingsError, match=r"naming.per_host: expected true or false, got str 'yes'"):
+        load(path)

@@ -41,9 +41,13 @@ class QueuedashGroup(click.Group):
               help="StatsD Graphite namespace: legacy (stats_counts.*) or modern (stats.counters.*).")
 @click.option("--prefix", envvar="QUEUEDASH_PREFIX", metavar="PREFIX",
               help="StatsD key prefix the dashboards query (default: celery; the agent's own --prefix must match).")
+@click.option("--per-host/--no-per-host", envvar="QUEUEDASH_PER_HOST", default=None,
+              help="Task keys carry the host that counted them, and every query sums the hosts: for a "
+                   "StatsD per host (default: [naming] per_host, false; the agent's own QUEUEDASH_PER_HOST "
+                   "must match).")
 @click.version_option(package_name="queuedash")
 @click.pass_context
-def cli(ctx, config, definitions, datasource_uid, namespace, prefix):
+def cli(ctx, config, definitions, datasource_uid, namespace, prefix, per_host):
     """Grafana dashboards for Celery task queues, as code.
 
     Definitions in dashboards/ compile to Grafana dashboard JSON over Graphite
@@ -54,6 +58,7 @@ def cli(ctx, config, definitions, datasource_uid, namespace, prefix):
         "datasource.uid": datasource_uid,
         "naming.namespace": namespace,
         "naming.prefix": prefix,
+        "naming.per_host": per_host,
     })
 
 
