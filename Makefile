@@ -26,7 +26,7 @@ dashboards: $(INSTALLED)
 	$(BIN)/queuedash build
 
 validate: dashboards
-	$(BIN)/queuedash validate build/dashboards
+	$(BIN)/queuedash validate build/dashboards build/rules
 
 test: $(INSTALLED) stack-install $(GRAFANA_DISPLAY)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
@@ -35,8 +35,9 @@ test: $(INSTALLED) stack-install $(GRAFANA_DISPLAY)
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py
 
-# Push the dashboards through Grafana's HTTP API: needs GRAFANA_URL and GRAFANA_TOKEN
-# (or GRAFANA_USER/GRAFANA_PASSWORD). Extra arguments: make deploy-dashboards DEPLOY_ARGS=--dry-run
+# Push the dashboards and their alert rules through Grafana's HTTP API: needs GRAFANA_URL and
+# GRAFANA_TOKEN (or GRAFANA_USER/GRAFANA_PASSWORD). Extra arguments: make deploy-dashboards
+# DEPLOY_ARGS=--dry-run (or --no-rules: dashboards only).
 DEPLOY_ARGS ?=
 deploy-dashboards: $(INSTALLED)
 	$(BIN)/queuedash deploy $(DEPLOY_ARGS)

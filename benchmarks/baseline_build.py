@@ -62,7 +62,7 @@ def compile_dashboard(dashboard, source: str, lint: bool = True):
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise DefinitionError(f"{where}: {found[0]}{more}")
     return build.Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data,
-                       text=encode(data))
+                       text=encode(data), alerts=build._alerts_of(dashboard))
 
 
 def _check_grid(panels: list[dict], found: list[str]) -> None:
@@ -193,7 +193,7 @@ def environment(user_folder: str | None = None):
 def install() -> None:
     """Make this process build the way it did before."""
     build.compile_dashboard = compile_dashboard
-    build._collector_paused = contextlib.nullcontext
+    build.collector_paused = contextlib.nullcontext
     validate._check_grid = _check_grid
     validate._check_targets = _check_targets
     validate.target_problems = target_problems

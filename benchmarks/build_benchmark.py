@@ -67,7 +67,7 @@ def child(path: str, settings: str, out: str) -> None:
         baseline_build.install()
     from queuedash.cli.main import cli
 
-    cli.main(["--config", settings, "build", "--out", out], prog_name="queuedash")
+    cli.main(["--config", settings, "build", "--out", out, "--rules-out", out + ".rules"], prog_name="queuedash")
 
 
 def digest(folder: Path) -> tuple[str, int]:
@@ -90,9 +90,11 @@ def run_once(path: str, settings: Path, out: Path) -> tuple[float, float, str, i
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    found, size = digest(out)
+    rules = Path(f"{out}.rules")
+    (dashboards, size), (alert_rules, rules_size) = digest(out), digest(rules)
     shutil.rmtree(out)
-    return wall, cpu, found, size
+    shutil.rmtree(rules)
+    return wall, cpu, dashboards + alert_rules, size + rules_size
 
 
 def measure(count: int, repeat: int, work: Path) -> dict:

@@ -4,9 +4,14 @@ panels and broker figures, with the queue's own text, links and thresholds.
 Text (description, runbook panel, panel descriptions, link URLs) is rendered
 from Jinja2 templates with the queue's inventory entry as context; a queue can
 point `runbook_template` at a template of its own.
+
+The queue's alert rules are attached here to the panels they watch: each
+should-be-zero condition, the backlog growing, the queue length (see
+queuedash.authoring.health).
 """
 
 from queuedash.authoring import health, text
+from queuedash.authoring.alerts import attach
 from queuedash.authoring.dashboard import dashboard
 from queuedash.errors import DefinitionError
 from queuedash.authoring.layout import Row
@@ -14,7 +19,6 @@ from queuedash.naming.metrics import ANY, TASK_STATES, Pattern
 from queuedash.authoring.model import link, threshold_steps
 from queuedash.authoring.panels import Presets
 from queuedash.authoring.queries import BrokerQueries, TaskQueries, call, quote
-from queuedash.settings import ZERO_CONDITIONS
 from queuedash.authoring.variables import task_of_queue
 
 
@@ -86,13 +90,15 @@ def queue_dashboard(settings, queue):
     expected = queue.expected_workers
 
     rows = [
-        Row("Should be zero", health.for_queues(presets, settings, [queue], ZERO_CONDITIONS)),
+        Row("Should be zero", health.queue_should_be_zero(presets, settings, queue, words.render)),
         Row("Backlog and broker", [
-            presets.count("Backlog: received - processed", all_tasks.backlog_with_references(queue.name),
-                          bars=False, minimum=None, size=(12, 8), description=words.panel("backlog")),
-            presets.stat("Queue length now", [broker.gauge_by_queue("length")], size=(6, 8),
-                         thresholds=threshold_steps(("green", None), ("orange", queue.queue_length_warning)),
-                         graph=True, description=words.panel("queue_length")),
+            attach(presets.count("Backlog: received - processed", all_tasks.backlog_with_references(queue.name),
+                                 bars=False, minimum=None, size=(12, 8), description=words.panel("backlog")),
+                   *health.backlog_growing_alert(settings, queue, words.render)),
+            attach(presets.stat("Queue length now", [broker.gauge_by_queue("length")], size=(6, 8),
+                                thresholds=threshold_steps(("green", None), ("orange", queue.queue_length_warning)),
+                                graph=True, description=words.panel("queue_length")),
+                   *health.queue_length_alert(settings, queue, words.render)),
             presets.gauge_count("Workers consuming", [broker.gauge_by_queue("consumers")], size=(6, 8),
                                 thresholds=threshold_steps(("red", None), ("green", expected)) if expected else None,
                                 description=words.panel("workers")),

@@ -5,18 +5,20 @@ variables, `QUEUEDASH_*`), then the TOML settings file, then the defaults here.
 The file is read with `tomllib`; an unknown key, a wrong type or a bad value is
 a `SettingsError` naming the key and the file.
 
-Imports `errors`, `identity`, `project` and `metrics` (the naming scheme is part
-of the settings).
+Imports `errors`, `identity`, `project`, `durations` and `metrics` (the naming
+scheme is part of the settings).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from queuedash.durations import DurationError, parse_duration
 from queuedash.errors import NamingError, SettingsError
 from queuedash.identity import is_valid_uid
 from queuedash.naming.metrics import Naming, escape
@@ -97,6 +99,48 @@ class Link:
     url: str
 
 
+#: Grafana's alert rule states for "the query returned no data" (noDataState); KeepLast,
+#: only in newer versions, is not offered.
+NO_DATA_STATES = ("OK", "NoData", "Alerting")
+#: Where a queue's alert rules go: the rule group named after the folder, or the one
+#: named after the queue's team.
+ALERT_GROUPS = ("folder", "team")
+#: Grafana's scheduler evaluates rules on this base interval: a group's interval is a
+#: multiple of it (contract §11b; `[unified_alerting] min_interval`, 10 s by default).
+BASE_INTERVAL_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class AlertOptions:
+    """How a queue's alert rules behave in Grafana (durations in seconds)."""
+
+    #: Condition true this long before the rule fires (the rule's `for`).
+    pending: int = 60
+    #: How much data the query reads: the sum or last value is taken over it.
+    window: int = 600
+    #: The rule group's evaluation interval (all rules of a group share it).
+    interval: int = 60
+    #: The state when the query returns nothing (a counter that never fired).
+    no_data: str = "OK"
+    severity: str = "critical"
+    #: Extra labels, sorted (name, value) pairs.
+    labels: tuple[tuple[str, str], ...] = ()
+    group: str = "folder"
+    #: The backlog rule fires when the backlog grew over every window for this long.
+    backlog_growing_for: int = 900
+    #: False: no rules for this queue.
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class AlertingSettings:
+    """Alerting settings shared by every rule."""
+
+    #: The Grafana version `build`, `validate` and `check` write rules for (deploy writes
+    #: for the server it talks to): it decides which threshold evaluators exist.
+    grafana_version: str = "10.4"
+
+
 @dataclass(frozen=True)
 class Queue:
     """One queue of the inventory, with its optional overrides."""
@@ -115,6 +159,7 @@ class Queue:
     queue_length_warning: int = 100
     failure_ratio_warning: float = 1.0
     failure_ratio_alert: float = 5.0
+    alert: AlertOptions = field(default_factory=AlertOptions)
 
     @property
     def node(self) -> str:
@@ -161,6 +206,9 @@ class Settings:
     zero_metrics: tuple[ZeroMetric, ...] = ()
     #: Folder of the user's own Jinja2 templates (queue runbooks and the like).
     templates: Path | None = None
+    alerting: AlertingSettings = field(default_factory=AlertingSettings)
+    #: The [defaults] alert options, for rules that belong to no queue (workers offline).
+    alert_defaults: AlertOptions = field(default_factory=AlertOptions)
 
     @property
     def where(self) -> str:
@@ -309,6 +357,7 @@ def _from_table(data: dict, path: Path) -> Settings:
 
     queues = _queues(top, queue_defaults)
     zero_metrics = _zero_metrics(top)
+    alerting = _alerting(top.table_of("alerting"))
 
     settings = Settings(
         source=path,
@@ -321,6 +370,8 @@ def _from_table(data: dict, path: Path) -> Settings:
         queues=queues,
         zero_metrics=zero_metrics,
         templates=base / top.get("templates", str, "templates"),
+        alerting=alerting,
+        alert_defaults=queue_defaults["alert"],
     )
     top.finish()
     return settings
@@ -403,6 +454,7 @@ def _queue_fields(reader: _Reader, defaults: Queue) -> dict:
         "queue_length_warning": reader.get("queue_length_warning", int, defaults.queue_length_warning),
         "failure_ratio_warning": float(reader.get("failure_ratio_warning", (int, float), defaults.failure_ratio_warning)),
         "failure_ratio_alert": float(reader.get("failure_ratio_alert", (int, float), defaults.failure_ratio_alert)),
+        "alert": _alert_options(reader, defaults.alert),
     }
     if fields["expected_workers"] < 0:
         reader.fail("expected_workers", "must not be negative")
@@ -414,6 +466,64 @@ def _queue_fields(reader: _Reader, defaults: Queue) -> dict:
         if len(tag) > 50:
             reader.fail("tags", f"tag {tag[:20]!r}... is longer than Grafana's 50 characters")
     return fields
+
+
+def _seconds(reader: _Reader, key: str, default: int, minimum: int = 0) -> int:
+    text = reader.get(key, str, None)
+    if text is None:
+        return default
+    try:
+        seconds = parse_duration(text)
+    except DurationError as exc:
+        reader.fail(key, str(exc))
+    if seconds < minimum:
+        reader.fail(key, f"must be at least {minimum} s, got {text!r}")
+    return seconds
+
+
+def _alert_options(reader: _Reader, defaults: AlertOptions) -> AlertOptions:
+    """The alert_* keys a queue and [defaults] share (README, "Alert rules")."""
+    interval = _seconds(reader, "alert_interval", defaults.interval, BASE_INTERVAL_SECONDS)
+    if interval % BASE_INTERVAL_SECONDS:
+        reader.fail("alert_interval", f"must be a multiple of {BASE_INTERVAL_SECONDS} s (Grafana's scheduler "
+                                      f"interval), got {interval} s")
+    no_data = reader.get("alert_no_data", str, defaults.no_data)
+    if no_data not in NO_DATA_STATES:
+        reader.fail("alert_no_data", f"must be one of {', '.join(NO_DATA_STATES)}, got {no_data!r}")
+    group = reader.get("alert_group", str, defaults.group)
+    if group not in ALERT_GROUPS:
+        reader.fail("alert_group", f"must be one of {', '.join(ALERT_GROUPS)}, got {group!r}")
+    severity = reader.get("alert_severity", str, defaults.severity)
+    if not severity.strip():
+        reader.fail("alert_severity", "must not be empty")
+    labels = defaults.labels
+    table = reader.get("alert_labels", dict, None)
+    if table is not None:
+        for name, value in table.items():
+            if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or \
+                    name.startswith("__"):
+                reader.fail("alert_labels", f"label {name!r}: names are [A-Za-z_][A-Za-z0-9_]* (not __...), "
+                                            "values strings")
+        labels = tuple(sorted(dict(defaults.labels, **table).items()))
+    return AlertOptions(
+        pending=_seconds(reader, "alert_for", defaults.pending),
+        window=_seconds(reader, "alert_window", defaults.window, 1),
+        interval=interval,
+        no_data=no_data,
+        severity=severity,
+        labels=labels,
+        group=group,
+        backlog_growing_for=_seconds(reader, "backlog_growing_for", defaults.backlog_growing_for),
+        enabled=reader.get("alerts", bool, defaults.enabled),
+    )
+
+
+def _alerting(reader: _Reader) -> AlertingSettings:
+    version = reader.get("grafana_version", str, AlertingSettings.grafana_version)
+    if not re.fullmatch(r"\d+\.\d+(\.\d+)?", version):
+        reader.fail("grafana_version", f"expected a version such as \"11.6\", got {version!r}")
+    reader.finish()
+    return AlertingSettings(grafana_version=version)
 
 
 def _links(reader: _Reader, default: tuple[Link, ...]) -> tuple[Link, ...]:
@@ -458,6 +568,8 @@ def _queues(top: _Reader, defaults: dict) -> tuple[Queue, ...]:
             **_queue_fields(reader, Queue(name=name, **defaults)),
         )
         reader.finish()
+        if queue.alert.enabled and queue.alert.group == "team" and not queue.team:
+            reader.fail("alert_group", '"team" needs the queue\'s `team`')
         queues.append(queue)
     for name in overrides.table:
         if name not in names:

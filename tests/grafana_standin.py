@@ -17,6 +17,8 @@ What lives here, top to bottom:
   * ``_GrafanaApi``: routing, authentication and the route handlers (pure logic, no sockets)
   * HTTP plumbing: fault injection plan, request handler, threaded server
   * ``GrafanaStandin``: the public object tests use (start/stop, seeding, inspection, faults)
+  * the alerting provisioning API (§11b) is in tests/standin_alerting.py, registered through
+    ``register_routes``; ``GrafanaStandin.alerting`` gives its state and helpers
 
 Standard library only. All state is guarded by one lock; handlers run under it (an added
 ``latency`` is waited outside it, as a network round trip would be).
@@ -517,6 +519,9 @@ class _Identity:
     org_id: int
     role: str | None
     kind: str  # "token", "user" or "anonymous"
+    #: RBAC actions taken away from what the role grants (a custom setup of licensed
+    #: Enterprise or Cloud, where an admin can remove a basic role's fixed roles).
+    without: frozenset = frozenset()
 
     def has_role(self, role: str) -> bool:
         return self.role is not None and ROLE_RANK[self.role] >= ROLE_RANK[role]
@@ -799,7 +804,7 @@ class _GrafanaApi:
         if route_path is None:
             return None, {}
         lookup_method = "GET" if method == "HEAD" else method
-        for route in _ROUTES:
+        for route in _ROUTES + tuple(_EXTRA_ROUTES):
             match = route.pattern.fullmatch(route_path)
             if match and route.method == lookup_method:
                 return route, {key: unquote(value) for key, value in match.groupdict().items()}
@@ -865,7 +870,7 @@ class _GrafanaApi:
         if requested_org not in (0, spec["org_id"]):
             raise errutil_error(401, "api-key.organization-mismatch",
                                 "API key does not belong to the requested organization")
-        return _Identity(spec["login"], spec["org_id"], spec["role"], "token")
+        return _Identity(spec["login"], spec["org_id"], spec["role"], "token", frozenset(spec["without_actions"]))
 
     def _user_identity(self, login: str, password: str, requested_org: int) -> _Identity:
         user = self.users.get(login)
@@ -1444,6 +1449,12 @@ _ROUTES = (
     _route("GET", "/api/datasources/uid/:uid", _GrafanaApi.datasource_by_uid, "datasources:read"),
     _route("GET", "/api/datasources/name/:name", _GrafanaApi.datasource_by_name, "datasources:read"),
 )
+#: Routes of API areas kept in modules of their own (standin_alerting.py), registered on import.
+_EXTRA_ROUTES: list[_Route] = []
+
+
+def register_routes(*routes: _Route) -> None:
+    _EXTRA_ROUTES.extend(routes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1611,7 +1622,8 @@ class _StandinHTTPServer(ThreadingHTTPServer):
 class GrafanaStandin:
     """A Grafana HTTP API stand-in on 127.0.0.1:<random port>.
 
-    ``tokens``: {token: {"org_id", "role", "expired", "revoked", "login"}} (all optional but the key).
+    ``tokens``: {token: {"org_id", "role", "expired", "revoked", "login", "without_actions"}} (all
+    optional but the key).
     ``users``: {login: {"password", "orgs": {org_id: role}}}; the first org is the default one.
     ``anonymous``: False, True (anonymous Viewer) or a role name.
     ``quota``: max dashboards per org (None = unlimited).
@@ -1709,13 +1721,16 @@ class GrafanaStandin:
                 org.name = name
 
     def add_token(self, token: str, org_id: int = 1, role: str = "Admin", expired: bool = False,
-                  revoked: bool = False, login: str = "sa-queuedash") -> None:
+                  revoked: bool = False, login: str = "sa-queuedash", without_actions: Iterable[str] = ()) -> None:
+        """``without_actions``: RBAC actions the service account lacks although its role grants
+        them (an Enterprise or Cloud admin's custom setup; see standin_alerting.permissions_of)."""
         if role not in ROLE_RANK:
             raise ValueError(f"unknown role {role!r}")
         with self._lock:
             self._api.org(org_id)
             self._api.tokens[token] = {"org_id": org_id, "role": role, "expired": expired,
-                                       "revoked": revoked, "login": login}
+                                       "revoked": revoked, "login": login,
+                                       "without_actions": tuple(without_actions)}
 
     def add_user(self, login: str, password: str, orgs: dict[int, str] | None = None) -> None:
         memberships = dict(orgs) if orgs else {1: "Admin"}
@@ -1858,6 +1873,11 @@ class GrafanaStandin:
         with self._lock:
             self._api.health_status = status
 
+    @property
+    def alerting(self):
+        """The alerting provisioning API's rules and helpers (tests/standin_alerting.py)."""
+        return standin_alerting.AlertingHelpers(self)
+
     # ----- request log -----------------------------------------------------------------------
 
     @property
@@ -1976,3 +1996,8 @@ class GrafanaStandin:
             except Exception:  # a stand-in bug must not hang the client: answer 500, keep trace
                 self.errors.append(traceback.format_exc())
                 return json_response(500, {"message": "Internal Server Error", "traceID": ""})
+
+
+# The alerting provisioning API (contract §11b) lives in its own module; importing it registers
+# its routes. At the bottom: it imports this module's helpers.
+import standin_alerting  # noqa: E402

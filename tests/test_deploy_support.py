@@ -19,6 +19,7 @@ import socket
 import textwrap
 import time
 import traceback
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -29,12 +30,18 @@ from grafana_standin import GrafanaStandin
 ADMIN_TOKEN = "glsa_AdminTokenSecret0123456789abcdef_0badc0de"
 EDITOR_TOKEN = "glsa_EditorTokenSecret123456789abcdef_0badc0de"
 VIEWER_TOKEN = "glsa_ViewerTokenSecret123456789abcdef_0badc0de"
+#: An Editor service account without alert.provisioning.provenance:write (licensed Enterprise
+#: or Cloud let an admin take it from Editors): it may not provision alert rules on any version.
+LOCKED_EDITOR_TOKEN = "glsa_LockedEditorSecret23456789abcdef_0badc0de"
 USER, PASSWORD = "deployer", "Pa55word-that-must-not-leak"
 SECRETS = (
-    ADMIN_TOKEN, EDITOR_TOKEN, VIEWER_TOKEN, PASSWORD,
+    ADMIN_TOKEN, EDITOR_TOKEN, VIEWER_TOKEN, LOCKED_EDITOR_TOKEN, PASSWORD,
     base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
     base64.b64encode(f"api_key:{ADMIN_TOKEN}".encode()).decode(),
 )
+
+#: The repository's standard definitions (their rules are the real ones).
+REPO_DEFINITIONS = Path(__file__).resolve().parent.parent / "dashboards"
 
 #: Fast but real: retries still happen, they just do not wait long.
 FAST = ["--timeout", "2", "--max-backoff", "0.01"]
@@ -86,6 +93,8 @@ def make_grafana():
         standin.add_token(ADMIN_TOKEN, role="Admin", login="sa-queuedash")
         standin.add_token(EDITOR_TOKEN, role="Editor", login="sa-editor")
         standin.add_token(VIEWER_TOKEN, role="Viewer", login="sa-viewer")
+        standin.add_token(LOCKED_EDITOR_TOKEN, role="Editor", login="sa-locked-editor",
+                          without_actions=["alert.provisioning.provenance:write"])
         standin.add_user(USER, PASSWORD, orgs={1: "Editor"})
         standin.add_datasource(1, "graphite", "Graphite")  # the settings' default [datasource] uid
         started.append(standin.start())

@@ -33,8 +33,8 @@ UV = [sys.executable, "-m", "uv"]
 TOKEN = "glsa_PackagingTestToken_0123456789abcdef"
 #: What the compiler needs and a worker must not get (click too, but Celery's own CLI
 #: brings it: the agent itself never imports it).
-COMPILER_DEPENDENCIES = ("grafanalib", "jinja2", "orjson", "requests", "click", "tomlkit")
-NOT_WITH_CELERY = ("grafanalib", "jinja2", "orjson", "requests", "tomlkit")
+COMPILER_DEPENDENCIES = ("grafanalib", "jinja2", "orjson", "requests", "click", "tomlkit", "yaml")
+NOT_WITH_CELERY = ("grafanalib", "jinja2", "orjson", "requests", "tomlkit", "yaml")
 
 pytestmark = pytest.mark.realstack  # builds a wheel and virtualenvs from the package index
 
@@ -85,7 +85,8 @@ def test_the_wheel_carries_the_standard_definitions_and_templates(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in ("tasks", "broker", "workers", "overview", "queues"):
         assert f"queuedash/definitions/{module}.py" in names
-    for template in ("queue-runbook.md.j2", "queue-description.md.j2", "provisioning.yaml.j2"):
+    for template in ("queue-runbook.md.j2", "queue-description.md.j2", "provisioning.yaml.j2",
+                     "alert-summary.md.j2", "alert-description.md.j2"):
         assert f"queuedash/templates/{template}" in names
     assert "queuedash_agent/__init__.py" in names
     assert not [n for n in names if n.startswith(("generator/", "dashboards/", "templates/", "tests/"))]
@@ -102,16 +103,20 @@ def test_every_command_works_outside_the_repository(cli_venv, wheel, tmp_path, g
     files = sorted(p.name for p in (project / "build" / "dashboards").iterdir())
     assert files == ["queuedash-broker.json", "queuedash-overview.json", "queuedash-queue-alpha.json",
                      "queuedash-queue-reports-daily-7c97647d.json", "queuedash-tasks.json", "queuedash-workers.json"]
+    assert len(list((project / "build" / "rules").glob("*.json"))) == 1
     assert "built 6 dashboards" in built.stdout
+    assert "rule group 'Celery queues' (13 rules)" in built.stdout   # alert rules from the packaged templates
     runbook = json.loads((project / "build" / "dashboards" / "queuedash-queue-alpha.json").read_text())
     assert any(p.get("type") == "text" for p in runbook["panels"])   # rendered from the packaged templates
 
     assert "queue-alpha" in run([queuedash, "list"], cwd=project).stdout
-    assert run([queuedash, "validate"], cwd=project).stdout.strip() == "6 dashboards OK"
-    assert run([queuedash, "validate", "build/dashboards"], cwd=project).stdout.strip() == "6 dashboards OK"
+    assert run([queuedash, "validate"], cwd=project).stdout.strip() == "6 dashboards and 1 rule group OK"
+    assert run([queuedash, "validate", "build/dashboards", "build/rules"], cwd=project).stdout.strip() == \
+        "6 dashboards and 1 rule group OK"
     run([queuedash, "build", "--for-import"], cwd=project)
     run([queuedash, "build", "--provisioning", "provisioned"], cwd=project)
     assert (project / "provisioned" / "provisioning" / "dashboards" / "queuedash.yaml").is_file()
+    assert (project / "provisioned" / "provisioning" / "alerting" / "queuedash.yaml").is_file()
 
     checked = run([queuedash, "check", "--graphite", graphite.web_url], cwd=project, check=False)
     assert checked.returncode == 0, checked.stderr
@@ -131,9 +136,10 @@ def test_every_command_works_outside_the_repository(cli_venv, wheel, tmp_path, g
         assert unnamed.stderr.startswith("Error: cannot tell which project deploys these dashboards: ")
         env["QUEUEDASH_PROJECT"] = "acme/celery-ops"
         deployed = run([queuedash, "deploy"], cwd=project, env=env)
-        assert deployed.stdout.splitlines()[-1] == "deploy: 6 added, 0 updated, 0 unchanged, 0 conflict, 0 failed"
+        assert deployed.stdout.splitlines()[-2:] == ["deploy: 6 added, 0 updated, 0 unchanged, 0 conflict, 0 failed",
+                                                     "rules: 13 added, 0 updated, 0 unchanged, 0 conflict, 0 failed"]
         same = run([queuedash, "diff"], cwd=project, env=env)
-        assert same.stderr.strip().endswith("diff: no differences in 6 dashboards")
+        assert same.stderr.strip().endswith("diff: no differences in 6 dashboards and 13 rules")
     finally:
         standin.stop()
 

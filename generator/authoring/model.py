@@ -20,6 +20,10 @@ instead. The defaults grafanalib supplies that reach the JSON (line width,
 point size, colour modes, stat orientation, ...) are declared again here, so
 the look of a bare panel is read in this file, not in grafanalib's.
 
+Panels that draw a query (time series, stat, table) can carry alert rules
+(`alerts`, see `authoring.alerts`): they stay out of the dashboard JSON; the
+compiler turns them into Grafana alert rules linked to the panel.
+
 The model never prints and never does I/O. Imports grafanalib and `errors`.
 """
 
@@ -194,6 +198,11 @@ def _max_data_points():
     return attr.ib(default=None, validator=optional(instance_of(int)))
 
 
+def _alerts():
+    # Alert rules on the panel's query (authoring.alerts): compiled into rules, not dashboard JSON.
+    return attr.ib(default=(), converter=tuple, metadata={"json": False})
+
+
 def _green_base():
     # One green step from -Infinity: the least a threshold list holds (the lint refuses an empty one).
     return attr.ib(default=attr.Factory(lambda: threshold_steps(("green", None))))
@@ -323,6 +332,7 @@ class TimeSeries(_QueryPanel, core.TimeSeries):
     thresholds = _green_base()
     thresholdType = _absolute_thresholds()
     maxDataPoints = _max_data_points()
+    alerts = _alerts()
 
     def _check_values(self) -> None:
         super()._check_values()
@@ -391,6 +401,7 @@ class Stat(_QueryPanel, core.Stat):
     thresholds = _green_base()
     thresholdType = _absolute_thresholds()
     maxDataPoints = _max_data_points()
+    alerts = _alerts()
 
     def to_json_data(self):
         data = _panel_common(self, "stat")
@@ -436,6 +447,7 @@ class Table(_QueryPanel, core.Table):
     thresholds = _green_base()
     thresholdType = _absolute_thresholds()
     maxDataPoints = _max_data_points()
+    alerts = _alerts()
 
     def to_json_data(self):
         data = _panel_common(self, "table")

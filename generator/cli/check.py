@@ -1,10 +1,12 @@
 """`queuedash check` and `discover`: every dashboard's queries evaluated against a Graphite.
 
 Prints, for each dashboard, its template variables and panels, one line each:
-``OK``, ``EMPTY <expected metric path>`` or ``ERROR <Graphite's message>``, then
-one summary line. Exit status 1 on any ERROR (with --strict, on any EMPTY too);
-an unreachable or silent Graphite is one line and exit 1, like every other
-queuedash error. The evaluation itself is `queuedash.check.evaluate`.
+``OK``, ``EMPTY <expected metric path>`` or ``ERROR <Graphite's message>``; then
+each alert rule, evaluated as Grafana's alerting would now: ``OK``, ``FIRING``,
+``NODATA`` (its noDataState pages) or ``ERROR``; then one summary line. Exit
+status 1 on any ERROR (with --strict, on any EMPTY too); an unreachable or
+silent Graphite is one line and exit 1, like every other queuedash error. The
+evaluations themselves are `queuedash.check.evaluate` and `queuedash.check.alerting`.
 
 Also `queuedash discover`: the queues Graphite has metrics for, against the
 inventory.
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 import click
 
+from queuedash.check import alerting
 from queuedash.check.discover import add_queues
 from queuedash.check.discover import discover as discover_queues
 from queuedash.check.evaluate import ALL, FOUND, OK, DashboardCheck, Summary, TimeRange, check_all
 from queuedash.cli.app import App, pass_app, plural
+from queuedash.compile import rules
 from queuedash.compile.build import build_all
 from queuedash.errors import QueuedashError
 from queuedash.graphite.client import GraphiteClient
@@ -42,12 +46,17 @@ def variable_line(dashboard: DashboardCheck, variable) -> str:
     return f"{line}  nothing matches {variable.query}"
 
 
-def summary_line(summary: Summary, url: str) -> str:
+def rule_line(check: alerting.RuleCheck) -> str:
+    return f"{check.status:<6} {check.uid}  {check.title}  {check.describe()}"
+
+
+def summary_line(summary: Summary, url: str, rule_counts: dict | None = None) -> str:
     def counts(by_status):
         return ", ".join(f"{by_status[s]} {s}" for s in by_status)
 
-    return (f"checked {plural(summary.dashboards, 'dashboard')} against {url}: "
+    line = (f"checked {plural(summary.dashboards, 'dashboard')} against {url}: "
             f"panels {counts(summary.panels)}; variables {counts(summary.variables)}")
+    return line + (f"; rules {counts(rule_counts)}" if rule_counts is not None else "")
 
 
 @click.command()
@@ -61,9 +70,10 @@ def summary_line(summary: Summary, url: str) -> str:
 @click.option("--found-values", is_flag=True,
               help="Fill variables with every value Graphite finds for them ({a,b,c}) instead of their All (*).")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each answer.")
+@click.option("--no-rules", is_flag=True, help="Check the dashboards only, not the alert rules.")
 @pass_app
 def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, only: str | None,
-          found_values: bool, timeout: float):
+          found_values: bool, timeout: float, no_rules: bool):
     """Evaluate every panel's queries against Graphite, as Grafana would.
 
     Run it before the first deploy, and after changing the naming settings: a
@@ -74,9 +84,16 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
     that transformNull makes of a range without a single point count as no
     data. Repeated panels and rows are checked once per value of their variable.
 
+    Then each alert rule is evaluated as Grafana's alerting would evaluate it
+    now (its query over its own time range, its reduce, its threshold): FIRING
+    (the condition holds: Grafana pages once it held for the rule's `for`), OK,
+    NODATA (no data, and the rule's noDataState pages for it) or ERROR. --from
+    and --until do not apply to rules; --only leaves them out.
+
     Exit status 1 on any ERROR; with --strict, on any EMPTY too.
     """
-    built = build_all(app.settings, only=only)
+    settings = app.settings
+    built = build_all(settings, only=only)
     client = GraphiteClient(graphite_url, timeout)
     results = check_all(built, client, TimeRange(from_, until), FOUND if found_values else ALL)
     for dashboard in results:
@@ -84,9 +101,16 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
             click.echo(variable_line(dashboard, variable))
         for panel in dashboard.panels:
             click.echo(panel_line(dashboard, panel))
+    rule_counts = None
+    if not no_rules and only is None:
+        groups = [group.body() for group in rules.rule_groups(settings, built, settings.alerting.grafana_version)]
+        checks = alerting.check_rules(client, groups)
+        for rule_check in checks:
+            click.echo(rule_line(rule_check))
+        rule_counts = alerting.counts(checks)
     summary = Summary.of(results)
-    line = summary_line(summary, client.url)
-    if summary.failed(strict):
+    line = summary_line(summary, client.url, rule_counts)
+    if summary.failed(strict) or (rule_counts or {}).get(alerting.ERROR):
         raise click.ClickException(line)
     click.echo(line)
 

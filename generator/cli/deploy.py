@@ -7,6 +7,12 @@ GRAFANA_USER and GRAFANA_PASSWORD), read here with `os.environ` so no secret
 ever shows in `--help`. The dashboards are built here (or read with --from)
 and handed to `queuedash.deploy` as JSON. Every line printed, and every log
 line, goes through the client's redactor.
+
+The alert rules are built here too, for the version of the Grafana deploy talks
+to (or, with --from DIR, read from the `rules` folder beside DIR, or --rules-from,
+and linted for it), and handed to
+`run.deploy` and `run.diff` with the dashboards; --no-rules leaves them out,
+--only too.
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ from pathlib import Path
 import click
 
 from queuedash.cli.app import App
+from queuedash.compile import rules
 from queuedash.compile.build import build_all
-from queuedash.deploy import run
+from queuedash.deploy import rules_run, run
 from queuedash.deploy.apply import DEFAULT_JOBS, Outcome
 from queuedash.deploy.plan import ADDED, CONFLICT, DELETED, FAILED, STALE, UNCHANGED, UPDATED
 from queuedash.deploy.store import Store
 from queuedash.errors import InputError, QueuedashError, SettingsError
 from queuedash.files import json_files, read_json_object
+from queuedash.grafana.alerting import AlertingApi
 from queuedash.grafana.client import GrafanaClient, RetryPolicy
 from queuedash.grafana.credentials import Credentials, Redactor
 from queuedash.project import project_id
@@ -59,16 +67,22 @@ def common_options(command):
         click.option("--jobs", "-j", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True,
                      help="Dashboards handled at once, over one keep-alive connection pool."),
         click.option("--api", envvar="GRAFANA_API", type=click.Choice(API_CHOICES),
-                     help="The API to use: the /apis API where Grafana serves it (12 and 13), else the "
-                          "legacy /api (auto, the default); or force one. Default: [grafana] api."),
+                     help="The API to use for dashboards and folders: the /apis API where Grafana serves it "
+                          "(12 and 13), else the legacy /api (auto, the default); or force one. Alert rules "
+                          "always go through the provisioning API. Default: [grafana] api."),
         click.option("--project", envvar="QUEUEDASH_PROJECT", metavar="ID",
-                     help="The project id recorded in every dashboard deployed; another project's dashboards "
-                          "are never touched. Default: [grafana] project, else derived from this git "
+                     help="The project id recorded in every dashboard and alert rule deployed; another "
+                          "project's are never touched. Default: [grafana] project, else derived from this git "
                           "repository's origin remote."),
         click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-                     metavar="DIR", help="Take the dashboards from the JSON files in DIR (queuedash build's "
-                                         "output) instead of building the definitions."),
-        click.option("--only", metavar="NAME", help="Only this dashboard (name, uid or file name)."),
+                     metavar="DIR", help="Take the dashboards from the JSON files in DIR (queuedash build's output) "
+                                         "instead of building the definitions, and the alert rules from the "
+                                         "folder `rules` beside DIR, where queuedash build writes them."),
+        click.option("--rules-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     metavar="DIR", help="With --from: take the rule groups from the JSON files in DIR instead "
+                                         "(queuedash build --rules-out)."),
+        click.option("--only", metavar="NAME", help="Only this dashboard (name, uid or file name); no alert rules."),
+        click.option("--no-rules", is_flag=True, help="Leave the alert rules out: dashboards only."),
         click.option("--verbose", "-v", count=True, help="-v: retries; -vv: every request. Never credentials."),
     ]
     for option in reversed(options):
@@ -80,12 +94,18 @@ class Connection:
     """The options of `common_options`, turned into settings, dashboards and a client."""
 
     def __init__(self, app: App, url, org_id, ca_bundle, insecure, timeout, retries, max_backoff, jobs, api, project,
-                 from_dir, only, verbose):
+                 from_dir, rules_from, only, no_rules, verbose):
+        if rules_from is not None and from_dir is None:
+            raise click.UsageError("--rules-from goes with --from: without it, the rules are built")
         self.app = app
         self.jobs = jobs
         self.from_dir = from_dir
+        self.rules_from = rules_from
         self.only = only
+        self.no_rules = no_rules
         self.verbose = verbose
+        #: The connected Grafana's version (from /api/health), once connected.
+        self.grafana_version = ""
         self.retry = RetryPolicy(retries=retries, max_backoff=max_backoff, backoff=min(0.5, max_backoff))
         self.credentials = Credentials.from_environment(os.environ)
         self.redact = Redactor.for_credentials(self.credentials)
@@ -121,13 +141,44 @@ class Connection:
         grafana = self.settings.grafana
         return [(f.uid, f.title) for f in grafana.parents] + [(grafana.folder.uid, grafana.folder.title)]
 
+    @functools.cached_property
+    def built(self):
+        return build_all(self.settings, only=self.only)
+
     def dashboards(self) -> list[dict]:
         """The generated dashboards, as JSON dicts, sorted by uid."""
         if self.from_dir is not None:
             found = _read_folder(self.from_dir, self.only)
         else:
-            found = [(f"{b.source}: dashboard {b.name!r}", b.data) for b in build_all(self.settings, only=self.only)]
+            found = [(f"{b.source}: dashboard {b.name!r}", b.data) for b in self.built]
         return run.checked_dashboards(found)
+
+    @property
+    def with_rules(self) -> bool:
+        return not self.no_rules and self.only is None
+
+    def rule_groups(self, dashboards: list[dict]) -> list[dict]:
+        """The rule group bodies, for the connected Grafana's version: built, or with --from
+        read from the folder build wrote them to (--rules-from) and linted for that version
+        (an evaluator it does not know would fail at every evaluation)."""
+        version = self.grafana_version or self.settings.alerting.grafana_version
+        if self.from_dir is None:
+            return [group.body() for group in rules.rule_groups(self.settings, self.built, version)]
+        folder = self.rules_from or rules.rules_folder(self.from_dir)
+        found = [(str(path), read_json_object(path)) for path in json_files([folder])] if folder.is_dir() else []
+        by_uid = {dashboard["uid"]: dashboard for dashboard in dashboards}
+        folder_uid = self.settings.grafana.folder.uid
+        for where, body in found:
+            problems = rules.problems(body, version, by_uid)
+            if problems:
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                raise InputError(f"{where}: {problems[0]}{more}")
+            if body.get("folderUid") != folder_uid:
+                # Deploy makes, checks and prunes one folder: a group for another would land where
+                # nothing was checked.
+                raise InputError(f"{where}: the rule group is for folder {body.get('folderUid')!r}, deploy's folder "
+                                 f"is {folder_uid!r} ([grafana] folder_uid): build the rules with these settings")
+        return rules_run.checked_groups(found)
 
     def connect(self, out_err: bool = False) -> tuple[GrafanaClient, Store]:
         """A client that has passed the start checks (§13): /api/health, then /api/org; and
@@ -141,6 +192,7 @@ class Connection:
         except BaseException:
             client.close()
             raise
+        self.grafana_version = str(health.get("version") or "")
         version = health.get("version") or "version hidden"
         self.echo(f"grafana: {client.base_url} (Grafana {version}, org {org.get('id')} {org.get('name', '')!s})"
                   .rstrip() + f" through {store.describe()}", err=out_err)
@@ -230,16 +282,17 @@ def _progress(label: str, length: int):
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Plan and print what would happen; write nothing.")
 @click.option("--force", is_flag=True, help="Overwrite dashboards changed in Grafana since the last deploy, "
-                                            "dynamic dashboards included (their v2 layout is lost); with "
-                                            "--prune, delete them.")
-@click.option("--prune", is_flag=True, help="Delete queuedash's own dashboards in its folder that are no longer "
-                                            "generated (never one queuedash did not create).")
+                                            "dynamic dashboards included (their v2 layout is lost), and alert "
+                                            "rules changed through its API; with --prune, delete them. Never "
+                                            "another project's.")
+@click.option("--prune", is_flag=True, help="Delete this project's dashboards and alert rules in its folder that "
+                                            "are no longer generated (never one queuedash did not create).")
 @click.option("--show-diff", is_flag=True, help="Show the diff (Grafana -> generated) of each conflict.")
 @common_options
 @click.pass_obj
 @_as_click_errors
 def deploy(app, dry_run, force, prune, show_diff, **options):
-    """Deploy the dashboards to Grafana: build, plan, apply.
+    """Deploy the dashboards and their alert rules to Grafana: build, plan, apply.
 
     Each dashboard ends as added, updated, unchanged, conflict or failed (with
     --prune: deleted; without, dashboards queuedash deployed before and no longer
@@ -247,8 +300,10 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     queuedash deployed it (on Grafana 13, saved as a dynamic dashboard) is a
     conflict and is not written; --force overwrites it. Dashboards another project
     deployed are never written, even with --force. Nothing is written when the
-    dashboards' Graphite data source is missing. Exit status 1 when any dashboard
-    failed or conflicted.
+    dashboards' Graphite data source is missing. The alert rules follow, the same
+    way, one write per rule group (--no-rules leaves them out); credentials that
+    may not provision them stop deploy before anything is written. Exit status 1
+    when anything failed or conflicted.
 
     Credentials come from the environment only: GRAFANA_TOKEN (a service-account
     token, sent as Bearer), or GRAFANA_USER and GRAFANA_PASSWORD (Basic auth).
@@ -257,8 +312,9 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     if prune and connection.only:
         raise click.UsageError("--prune needs every dashboard: it cannot go with --only")
     with connection.logging():
-        outcomes = _run_deploy(connection, dry_run=dry_run, force=force, prune=prune)
-    for outcome in outcomes:
+        outcomes, rule_run = _run_deploy(connection, dry_run=dry_run, force=force, prune=prune)
+    rule_outcomes = rule_run.outcomes if rule_run else []
+    for outcome in outcomes + rule_outcomes:
         line = f"{outcome.status:<10}{outcome.uid}  {outcome.title}"
         connection.echo(f"{line}  ({outcome.detail})" if outcome.detail else line)
         if show_diff and outcome.diff:
@@ -267,35 +323,43 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
         if outcome.warning:
             connection.echo(f"warning: {outcome.warning}", err=True)
     connection.echo(_summary(outcomes, dry_run=dry_run, prune=prune))
-    if any(outcome.status in (CONFLICT, FAILED) for outcome in outcomes):
+    if rule_run is not None and (rule_outcomes or rule_run.groups):
+        connection.echo(_summary(rule_outcomes, dry_run=dry_run, prune=prune, head="rules"))
+    if any(outcome.status in (CONFLICT, FAILED) for outcome in outcomes + rule_outcomes):
         raise click.exceptions.Exit(1)
 
 
-def _run_deploy(connection: Connection, *, dry_run: bool, force: bool, prune: bool) -> list[Outcome]:
+def _run_deploy(connection: Connection, *, dry_run: bool, force: bool,
+                prune: bool) -> tuple[list[Outcome], rules_run.RulesRun | None]:
     dashboards = connection.dashboards()
     project = connection.project()
     client, store = connection.connect()
     with client:
-        result = run.deploy(client, store, dashboards, connection.folder_chain(), project=project,
-                            jobs=connection.jobs, only=connection.only is not None, dry_run=dry_run, force=force,
-                            prune=prune, progress=_progress)
+        # Rules are made for this Grafana's version: one that cannot be made stops deploy before any write.
+        groups = connection.rule_groups(dashboards) if connection.with_rules else None
+        result = run.deploy(client, store, dashboards, connection.folder_chain(), rule_groups=groups,
+                            project=project, jobs=connection.jobs, only=connection.only is not None,
+                            dry_run=dry_run, force=force, prune=prune, progress=_progress)
+    rule_run = result.rules
     for warning in result.warnings:
         connection.echo(f"warning: {warning}", err=True)
     for event in result.folders:
         if event.status != "exists" or event.detail:
             connection.echo(f"folder    {event.uid}  {event.title}  ({event.status}"
                             + (f"; {event.detail})" if event.detail else ")"))
-    return result.outcomes
+    for group in rule_run.groups if rule_run else []:
+        connection.echo(f"group     {group.title}  ({group.status}: {group.detail})")
+    return result.outcomes, rule_run
 
 
-def _summary(outcomes: list[Outcome], *, dry_run: bool, prune: bool) -> str:
+def _summary(outcomes: list[Outcome], *, dry_run: bool, prune: bool, head: str = "deploy") -> str:
     counts = Counter(outcome.status for outcome in outcomes)
     parts = [f"{counts[status]} {status}" for status in SUMMARY_ORDER]
     if prune:
         parts.append(f"{counts[DELETED]} deleted")
     if counts[STALE]:
         parts.append(f"{counts[STALE]} stale")
-    head = "deploy (dry run, nothing written)" if dry_run else "deploy"
+    head = f"{head} (dry run, nothing written)" if dry_run else head
     return f"{head}: {', '.join(parts)}"
 
 
@@ -309,15 +373,18 @@ def diff(app, **options):
     """Show how Grafana differs from the generated dashboards.
 
     A unified diff per dashboard, live (Grafana) -> generated, of normalized
-    JSON (sorted keys, without id, version and queuedash's marker). Dashboards
-    queuedash deployed that are no longer generated are listed. Exit status 0
-    when nothing differs, 1 when something does: usable as a CI check. Writes
+    JSON (sorted keys, without id, version and queuedash's marker), then per
+    alert rule (--no-rules leaves them out). Dashboards and rules queuedash
+    deployed that are no longer generated are listed. Exit status 0 when
+    nothing differs, 1 when something does: usable as a CI check. Writes
     nothing.
     """
     connection = Connection(app, **options)
     with connection.logging():
-        differing, only_in_grafana, total = _run_diff(connection)
+        differing, only_in_grafana, total, rules_total = _run_diff(connection)
     noun = f"dashboard{'s' if total != 1 else ''}"
+    if rules_total is not None:
+        noun += f" and {rules_total} rule{'s' if rules_total != 1 else ''}"
     summary = f"diff: {differing} of {total} {noun} differ" if differing else f"diff: no differences in {total} {noun}"
     if only_in_grafana:
         summary += f", {only_in_grafana} only in Grafana"
@@ -326,18 +393,22 @@ def diff(app, **options):
         raise click.exceptions.Exit(1)
 
 
-def _run_diff(connection: Connection) -> tuple[int, int, int]:
-    """Prints the differences; returns (differing, only in Grafana, generated count)."""
+def _run_diff(connection: Connection) -> tuple[int, int, int, int | None]:
+    """Prints the differences; returns (differing, only in Grafana, generated dashboards,
+    generated rules or None when rules were left out)."""
     dashboards = connection.dashboards()
     client, store = connection.connect(out_err=True)
     with client:
-        result = run.diff(store, dashboards, connection.settings.grafana.folder.uid,
-                          project=connection.project(required=False), jobs=connection.jobs,
+        groups = connection.rule_groups(dashboards) if connection.with_rules else None
+        result = run.diff(store, dashboards, connection.settings.grafana.folder.uid, alerting=AlertingApi(client),
+                          rule_groups=groups, project=connection.project(required=False), jobs=connection.jobs,
                           only=connection.only is not None)
+    rules_result = result.rules
     for line in result.errors:
         connection.echo(line, err=True)
-    for text in result.differences:
+    for text in result.differences + (rules_result.differences if rules_result else []):
         connection.echo(text)
-    for uid, title in result.only_in_grafana:
+    only = result.only_in_grafana + (rules_result.only_in_grafana if rules_result else [])
+    for uid, title in only:
         connection.echo(f"only in Grafana: {uid}  {title}  (deployed by queuedash, no longer generated)")
-    return result.differing, len(result.only_in_grafana), result.total
+    return result.differing, len(only), result.total, rules_result.total if rules_result else None

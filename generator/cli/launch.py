@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 #: What `pip install queuedash[cli]` brings, by import name.
-CLI_IMPORTS = ("click", "grafanalib", "jinja2", "orjson", "requests", "tomlkit")
+CLI_IMPORTS = ("click", "grafanalib", "jinja2", "orjson", "requests", "tomlkit", "yaml")
 
 
 def main() -> None:

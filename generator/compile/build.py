@@ -8,7 +8,10 @@ title, a lint problem) is a `DefinitionError` naming the file and dashboard.
 Writing is all or nothing (`queuedash.files`): a failed build leaves the
 previous one as it was.
 
-Imports `errors`, `model`, `settings`, `encode`, `validate`.
+Alert rules attached to panels (`authoring.alerts`) are collected here with
+the panel's id (`Built.alerts`); `compile/rules.py` turns them into rule groups.
+
+Imports `errors`, `model`, `alerts`, `settings`, `encode`, `validate`.
 """
 
 from __future__ import annotations
@@ -21,10 +24,20 @@ from pathlib import Path
 
 from queuedash.errors import DefinitionError, QueuedashError, SettingsError
 from queuedash.files import replace_folder, write_files
+from queuedash.authoring.alerts import Alert
 from queuedash.authoring.model import Dashboard
 from queuedash.settings import Settings
 from queuedash.compile.encode import encode_plain, plain
 from queuedash.compile.validate import problems
+
+
+@dataclass(frozen=True)
+class PanelAlert:
+    """An alert rule on a placed panel."""
+
+    panel_id: int
+    panel_title: str
+    alert: Alert
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class Built:
     source: str
     data: dict
     text: str
+    alerts: tuple[PanelAlert, ...] = ()
 
     @property
     def filename(self) -> str:
@@ -120,11 +134,21 @@ def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True) -> B
         text = encode_plain(data)
     except (TypeError, ValueError) as exc:  # a value JSON has no form for (a set, an object)
         raise DefinitionError(f"{where}: cannot encode: {_describe(exc)}") from None
-    return Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data, text=text)
+    return Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data, text=text,
+                 alerts=_alerts_of(dashboard))
+
+
+def _alerts_of(dashboard: Dashboard) -> tuple[PanelAlert, ...]:
+    found = []
+    for panel in dashboard.panels:
+        for placed in [panel] + list(getattr(panel, "panels", None) or []):
+            for alert in getattr(placed, "alerts", ()):
+                found.append(PanelAlert(placed.id, placed.title, alert))
+    return tuple(found)
 
 
 @contextlib.contextmanager
-def _collector_paused():
+def collector_paused():
     """Python's cyclic garbage collector off while a build runs.
 
     A build makes millions of small objects (model objects, then JSON dicts
@@ -157,7 +181,7 @@ def build_all(settings: Settings, only: str | None = None, lint: bool = True) ->
     dashboard is an error; `queuedash validate` turns it off to list them all.
     """
     built: list[Built] = []
-    with _collector_paused():
+    with collector_paused():
         for path in definition_files(settings.definitions):
             source = _display(path)
             for dashboard in _dashboards_of(path, settings):

@@ -1,15 +1,17 @@
 """Other ways out of the build: JSON for Grafana's Import screen, and files
-plus a provisioning YAML for teams that deploy by files.
+plus provisioning YAML (dashboards, alert rules) for teams that deploy by files.
 
 Works on plain JSON dicts (the build's output), like deploy; never imports the
 model.
 
-Imports `errors`, `text`.
+Imports `errors`, `text`; PyYAML writes the alerting file.
 """
 
 from __future__ import annotations
 
 import copy
+
+import yaml
 
 from queuedash.authoring.text import render
 
@@ -82,3 +84,17 @@ def provisioning_yaml(folder_uid: str, folder_title: str, path: str, org_id: int
         "folder_uid": folder_uid,
         "path": path,
     }]) + "\n"
+
+
+ALERTING_HEADER = """\
+# Grafana alert rule provisioning, written by `queuedash build --provisioning`.
+# Copy into Grafana's provisioning/alerting/ folder (beside provisioning/dashboards/).
+# Contact points and notification policies are not here: configure them in Grafana.
+"""
+
+
+def alerting_provisioning_yaml(document: dict) -> str:
+    """Grafana's alerting provisioning file (`compile.rules.provisioning_document`) as YAML:
+    keys sorted, no line folding (a Graphite target stays on one line)."""
+    return ALERTING_HEADER + yaml.safe_dump(document, sort_keys=True, allow_unicode=True, default_flow_style=False,
+                                            width=2 ** 31 - 1)

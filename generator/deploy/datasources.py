@@ -1,9 +1,10 @@
 """The data sources the dashboards reference, checked before anything is written.
 
 A dashboard whose Graphite data source does not exist in Grafana deploys
-"successfully" and shows nothing but errors. Before deploy writes anything it
-collects every Graphite data source reference (`{"type": "graphite", "uid": ...}`)
-in the dashboards and:
+"successfully" and shows nothing but errors; an alert rule's is an error at
+every evaluation. Before deploy writes anything it collects every Graphite data
+source reference in the dashboards (`{"type": "graphite", "uid": ...}`) and the
+alert rules' queries (`datasourceUid`, expressions aside) and:
 
 * refuses a placeholder uid (`${DS_GRAPHITE}`, what `queuedash build --for-import`
   writes for Grafana's Import screen): only the importer replaces it; a
@@ -26,6 +27,8 @@ from queuedash.grafana import errors
 from queuedash.grafana.client import GrafanaClient
 
 _VARIABLE = re.compile(r"^\$(?:\{(\w+)(?::\w+)?\}|(\w+))$")
+#: What alert rules put in `datasourceUid` for a server-side expression (contract §11b).
+EXPRESSION_UIDS = ("__expr__", "-100")
 
 
 def graphite_refs(dashboard: dict) -> Iterator[dict]:
@@ -62,9 +65,22 @@ def _datasource_variables(dashboard: dict) -> set[str]:
             if isinstance(v, dict) and v.get("type") == "datasource" and isinstance(v.get("name"), str)}
 
 
-def referenced_uids(dashboards: list[dict]) -> dict[str, str]:
-    """Data source uid -> the first dashboard (uid) that references it. A placeholder is an
-    `InputError` naming the dashboard."""
+def rule_datasource_uids(groups: list[dict]) -> dict[str, str]:
+    """Data source uid -> the first rule (uid) whose queries read it; expressions are not
+    data sources (`__expr__`, and `-100` in older rules)."""
+    found: dict[str, str] = {}
+    for group in groups:
+        for rule in _items(group.get("rules")):
+            for query in _items(rule.get("data") if isinstance(rule, dict) else None):
+                uid = query.get("datasourceUid") if isinstance(query, dict) else None
+                if isinstance(uid, str) and uid and uid not in EXPRESSION_UIDS:
+                    found.setdefault(uid, f"rule {rule.get('uid')}")
+    return found
+
+
+def referenced_uids(dashboards: list[dict], rule_groups: list[dict] = ()) -> dict[str, str]:
+    """Data source uid -> the first dashboard (uid), else rule, that references it. A
+    placeholder is an `InputError` naming the dashboard or rule."""
     found: dict[str, str] = {}
     for dashboard in dashboards:
         variables = _datasource_variables(dashboard)
@@ -81,14 +97,19 @@ def referenced_uids(dashboards: list[dict]) -> dict[str, str]:
                     "for Grafana's Import screen (queuedash build --for-import); deploy the API-ready build "
                     "(build/dashboards), whose panels name the data source's real uid")
             found.setdefault(uid, str(dashboard.get("uid")))
+    for uid, where in rule_datasource_uids(list(rule_groups)).items():
+        if _VARIABLE.match(uid):
+            raise InputError(f"{where}: its data source uid is {uid!r}, a placeholder: alert rules name the "
+                             "data source's real uid; deploy the API-ready build (build/dashboards)")
+        found.setdefault(uid, where)
     return found
 
 
-def check_datasources(client: GrafanaClient, dashboards: list[dict]) -> list[str]:
-    """Raise unless every referenced Graphite data source exists with type graphite; returns
-    warnings (for what could not be verified)."""
+def check_datasources(client: GrafanaClient, dashboards: list[dict], rule_groups: list[dict] = ()) -> list[str]:
+    """Raise unless every Graphite data source the dashboards and rules reference exists with
+    type graphite; returns warnings (for what could not be verified)."""
     warnings: list[str] = []
-    for uid, where in sorted(referenced_uids(dashboards).items()):
+    for uid, where in sorted(referenced_uids(dashboards, rule_groups).items()):
         try:
             found = client.get_datasource(uid)
         except errors.PermissionDenied:

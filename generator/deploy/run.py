@@ -9,6 +9,12 @@ applies; `diff` reads and compares. Both take the dashboards as JSON (what
 passed its start checks; both return data (`DeployRun`, `DiffRun`) for the
 command line to print. Nothing here prints or builds.
 
+The alert rules (rule group bodies, `rules_run.py`) go through the same runs,
+whichever path the dashboards take: the provisioning API is the same on both.
+Deploy reads them, and checks that the credentials may write them, with the
+data sources, before anything is written; then writes them after the dashboards
+their rules link to.
+
 Imports `queuedash.grafana`, `queuedash.identity`, `queuedash.settings` and this package.
 """
 
@@ -16,10 +22,11 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable, ContextManager
 
+from queuedash.deploy import rules_run
 from queuedash.deploy.apis import ApisStore
 from queuedash.deploy.apply import DEFAULT_JOBS, Outcome, apply_plan
 from queuedash.deploy.datasources import check_datasources
@@ -29,6 +36,7 @@ from queuedash.deploy.plan import (ADDED, CONFLICT, FAILED, UNCHANGED, UPDATED, 
 from queuedash.deploy.store import FolderEvent, Store
 from queuedash.errors import InputError
 from queuedash.grafana import errors
+from queuedash.grafana.alerting import AlertingApi
 from queuedash.grafana.apis import ApisClient, Served, namespace_for
 from queuedash.grafana.client import GrafanaClient
 from queuedash.identity import is_valid_uid
@@ -103,20 +111,34 @@ class DeployRun:
     outcomes: list[Outcome]
     #: Things the user should know that did not stop the deploy.
     warnings: list[str] = field(default_factory=list)
+    #: The alert rules; None when they were left out.
+    rules: rules_run.RulesRun | None = None
 
 
 def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders: list[tuple[str, str]], *,
-           project: str | None = None, jobs: int = DEFAULT_JOBS, only: bool = False, dry_run: bool = False,
-           force: bool = False, prune: bool = False, progress: Progress = no_progress) -> DeployRun:
-    """Deploy `dashboards` into the last folder of `folders` ((uid, title), outermost first).
+           rule_groups: list[dict] | None = None, project: str | None = None, jobs: int = DEFAULT_JOBS,
+           only: bool = False, dry_run: bool = False, force: bool = False, prune: bool = False,
+           progress: Progress = no_progress) -> DeployRun:
+    """Deploy `dashboards`, then the alert rules of `rule_groups`, into the last folder of
+    `folders` ((uid, title), outermost first).
 
     With `only` (a subset of the dashboards) the rest of the folder is not
-    judged: nothing is stale or pruned. `project` is recorded in every marker;
-    another project's dashboards are never written.
+    judged: nothing is stale or pruned. `rule_groups` None leaves the rules out;
+    with an empty list (no rule generated) Grafana's rules are read only with
+    `prune`, to delete those no longer generated. `project` is recorded in every
+    marker; another project's dashboards and rules are never written.
     """
     folder_uid = folders[-1][0]
     store.read_ahead()
-    warnings = check_datasources(client, dashboards)  # before any write, the folder's included
+    # Before any write, the folder's included: the data sources, whether the credentials may
+    # write the rules, then the rules Grafana holds.
+    warnings = check_datasources(client, dashboards, rule_groups or [])
+    alerting = AlertingApi(client)
+    reading = None
+    if rule_groups is not None and (rule_groups or prune):
+        if not dry_run:
+            warnings += rules_run.check_may_write(alerting, folders)
+        reading = rules_run.read(alerting, rule_groups)
     events = store.ensure_folders(folders, create=not dry_run, need_write=not dry_run)
     folder_is_new = events[-1].status in ("missing", "created")
     wanted = [dashboard["uid"] for dashboard in dashboards]
@@ -134,7 +156,11 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
                               on_done=lambda outcome: bar.update(1))
     titles = {dashboard["uid"]: dashboard.get("title", "") for dashboard in dashboards}
     outcomes += [Outcome(r.uid, titles.get(r.uid, ""), FAILED, r.error) for r in unreadable]
-    return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid), warnings)
+    rules = None
+    if reading is not None:
+        rules = rules_run.deploy_rules(alerting, rule_groups, folder_uid, project=project, dry_run=dry_run,
+                                       force=force, prune=prune, reading=reading)
+    return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid), warnings, rules)
 
 
 def _replan(dashboard: dict, live, *, folder_uid: str, project: str | None, force: bool):
@@ -150,15 +176,19 @@ class DiffRun:
     #: Dashboards queuedash deployed that are no longer generated: (uid, title).
     only_in_grafana: list[tuple[str, str]] = field(default_factory=list)
     total: int = 0
+    #: The alert rules; None when they were left out.
+    rules: rules_run.RulesDiff | None = None
 
     @property
     def differing(self) -> int:
-        return len(self.differences) + len(self.errors)
+        return len(self.differences) + len(self.errors) + (len(self.rules.differences) if self.rules else 0)
 
 
-def diff(store: Store, dashboards: list[dict], folder_uid: str, *, project: str | None = None,
-         jobs: int = DEFAULT_JOBS, only: bool = False) -> DiffRun:
-    """Compare what Grafana holds with `dashboards`; writes nothing.
+def diff(store: Store, dashboards: list[dict], folder_uid: str, *, alerting: AlertingApi | None = None,
+         rule_groups: list[dict] | None = None, project: str | None = None, jobs: int = DEFAULT_JOBS,
+         only: bool = False) -> DiffRun:
+    """Compare what Grafana holds with `dashboards`, and with the rules of `rule_groups`
+    through `alerting` (None or no groups: rules left out); writes nothing.
 
     A dashboard differs when deploying would write it (or could not: a conflict),
     shown as a diff of normalized JSON; the same content elsewhere is a one-line note.
@@ -187,4 +217,6 @@ def diff(store: Store, dashboards: list[dict], folder_uid: str, *, project: str 
         if reading.live is not None and plan_leftover(reading.uid, reading.live, project=project,
                                                       prune=False) is not None:
             run.only_in_grafana.append((reading.uid, reading.live.title))
+    if alerting is not None and rule_groups:
+        return replace(run, rules=rules_run.diff_rules(alerting, rule_groups, folder_uid, project=project))
     return run

@@ -20,7 +20,7 @@ line. Every text built from a request, response or exception goes through the
 
 The legacy `/api` calls deploy needs are methods here; `call` is the same
 request/retry/error machinery for any other endpoint (`apis.py` builds the
-/apis API on it).
+/apis API on it, `alerting.py` the alerting provisioning API).
 
 Imports `errors` and `credentials` of this package; never the dashboard model.
 """

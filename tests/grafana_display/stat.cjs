@@ -14,9 +14,9 @@
 // 3. the stat panel reduces each field and formats it (getFieldDisplayValues with the panel's
 //    reduceOptions), and paints the background with the display's colour.
 //
-// @grafana/data expects a browser: a window with addEventListener, localStorage and (before Node 21)
-// navigator are enough.
-globalThis.window = globalThis;
+// @grafana/data expects a few browser globals: addEventListener, localStorage and (before Node 21)
+// navigator are enough. No `window`: with one, react-use (a dependency of 13.x) believes it runs in
+// a browser and reaches for `document`.
 globalThis.addEventListener = () => {};
 globalThis.localStorage = { getItem: () => null, setItem() {}, removeItem() {} };
 if (typeof globalThis.navigator === 'undefined') globalThis.navigator = { language: 'en-US', languages: ['en-US'] };
