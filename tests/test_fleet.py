@@ -14,9 +14,11 @@ mix of tasks (tests/agent_celery_app.py's FLEET_MIX) every time:
    and `discover` against that front.
 
 In each, the built dashboards' own queries (evaluated through graphite-web, as Grafana sends them)
-give exactly the mix's count per queue and state and a backlog of 0. And the problem the per-host
-mode solves is measured: a StatsD on every host *without* it undercounts, since every host's StatsD
-flushes the same key and Whisper keeps the last value written in a slot.
+give exactly the mix's count per queue and state and a backlog of 0; in the per-host topology the
+alert rules, evaluated as Grafana's alerting would, page for the failures (summed over the hosts)
+and nothing else. And the problem the per-host mode solves is measured: a StatsD on every host
+*without* it undercounts, since every host's StatsD flushes the same key and Whisper keeps the last
+value written in a slot.
 
 The servers start from the reference configuration in fleet/ (stack/reference.py changes only the
 addresses and the step). To run fast, StatsD flushes every second into 1 s whisper slots; the
@@ -39,9 +41,11 @@ from agent_support import REPO, TESTS, DashboardReader, Process, child_env, unav
 from realstack import CarbonRelay, Graphite, StatsD, StatsDProxy, graphite_retention, running
 
 from queuedash import settings as settings_module
+from queuedash.check import alerting
 from queuedash.check.discover import discover
 from queuedash.check.evaluate import check_all, TimeRange, OK, ERROR
 from queuedash.compile.build import build_all
+from queuedash.compile.rules import rule_groups
 from queuedash.graphite.client import GraphiteClient
 from queuedash.naming.metrics import ANY
 
@@ -224,6 +228,7 @@ def test_a_statsd_per_host_with_the_per_host_mode_counts_exactly(shared_graphite
             [settings.naming.task_count(ANY, ANY, "started")], "-10min", "now", 43200) if series.has_data}
         assert started == {host for host, n in counts.items() if n}
         assert_check_and_discover(settings, shared_graphite.web_url)
+        assert_rules_evaluate_exactly(settings, built, shared_graphite.web_url)
 
 
 def test_a_proxy_per_host_in_front_of_two_statsd_nodes_counts_exactly(shared_graphite, broker, tmp_path):
@@ -262,6 +267,22 @@ def proxies(nodes):
     """A StatsD cluster proxy per host, all in front of the same nodes: {host: its UDP port}."""
     with contextlib.ExitStack() as stack:
         yield {host: stack.enter_context(running(StatsDProxy(nodes))).port for host in HOSTS}
+
+
+def assert_rules_evaluate_exactly(settings, built, graphite_url: str) -> None:
+    """The alert rules, evaluated as Grafana's alerting would on this Graphite: the failures on
+    emails page with their count summed over the hosts, and nothing else fires (no backlog, none
+    growing: received and processed both summed over the hosts)."""
+    groups = [g.body() for g in rule_groups(settings, built, "11.6")]
+    checked = {c.title: c for c in alerting.check_rules(GraphiteClient(graphite_url), groups)}
+    values = {title: [i.value for i in check.instances] for title, check in checked.items()}
+    failed = checked["Failed tasks on emails"]
+    assert (failed.status, values[failed.title]) == (alerting.FIRING, [EXPECTED["emails"]["failed"]])
+    assert {t for t, c in checked.items() if c.pages} == {"Failed tasks on emails"}, \
+        {t: c.describe() for t, c in checked.items() if c.pages}
+    for queue in EXPECTED:
+        assert values[f"Backlog on {queue}"] == [0] and values[f"Backlog growing on {queue}"] == [0], queue
+    assert values["Failed tasks on orders"] == []          # never fired: no series, no page
 
 
 def assert_check_and_discover(settings, graphite_url: str) -> None:
