@@ -48,7 +48,7 @@ def encode(data: dict) -> str:
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def compile_dashboard(dashboard, source: str, lint: bool = True):
+def compile_dashboard(dashboard, source: str, lint: bool = True, path=None):
     name = dashboard.name or dashboard.uid or ""
     where = f"{source}: dashboard {name!r}"
     if not str(dashboard.title or "").strip():
@@ -62,7 +62,7 @@ def compile_dashboard(dashboard, source: str, lint: bool = True):
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise DefinitionError(f"{where}: {found[0]}{more}")
     return build.Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data,
-                       text=encode(data), alerts=build._alerts_of(dashboard))
+                       text=encode(data), alerts=build._alerts_of(dashboard), path=path)
 
 
 def _check_grid(panels: list[dict], found: list[str]) -> None:

@@ -10,15 +10,18 @@ should-be-zero condition, the backlog growing, the queue length (see
 queuedash.authoring.health).
 """
 
+from dataclasses import replace
+
 from queuedash.authoring import health, text
 from queuedash.authoring.alerts import attach
 from queuedash.authoring.dashboard import dashboard
-from queuedash.errors import DefinitionError
+from queuedash.errors import DefinitionError, SettingsError
 from queuedash.authoring.layout import Row
 from queuedash.naming.metrics import ANY, TASK_STATES, Pattern
 from queuedash.authoring.model import link, threshold_steps
 from queuedash.authoring.panels import Presets
 from queuedash.authoring.queries import BrokerQueries, TaskQueries, call, quote
+from queuedash.settings import toml_key
 from queuedash.authoring.variables import task_of_queue
 
 
@@ -51,12 +54,19 @@ def context(settings, queue) -> dict:
 
 
 class QueueText:
-    """Renders the queue's templates; an error names the template, line and queue."""
+    """Renders the queue's templates; an error names the template, line and queue.
+
+    URLs from the settings (`runbook_url`, link `url`s) are templates too; the
+    runbook URL is rendered first, so templates see it rendered."""
 
     def __init__(self, settings, queue):
         self.settings = settings
         self.queue = queue
+        #: The queue's table in the settings file, for messages: queue."reports.daily".
+        self.key = f"queue.{toml_key(queue.name)}"
         self.context = context(settings, queue)
+        if queue.runbook_url:
+            self.context["queue"]["runbook_url"] = self.url(queue.runbook_url, f"{self.key}.runbook_url")
 
     def render(self, template, **extra):
         try:
@@ -64,19 +74,26 @@ class QueueText:
         except DefinitionError as exc:
             raise DefinitionError(f"{exc} (queue {self.queue.name!r})") from None
 
+    def url(self, source, name):
+        """A URL from the settings, rendered; its mistake is the settings file's."""
+        try:
+            return text.render_string(source, name, **self.context)
+        except DefinitionError as exc:
+            raise SettingsError(f"{self.settings.where}: {exc}") from None
+
     def panel(self, name):
         return self.render("queue-panel.md.j2", panel=name)
+
+    def for_rules(self):
+        """The queue as its alert rules see it: the runbook URL rendered, as the dashboard links it."""
+        return replace(self.queue, runbook_url=self.context["queue"]["runbook_url"])
 
     def links(self):
         links = []
         if self.queue.runbook_url:
-            links.append(link("Runbook", self.queue.runbook_url))
+            links.append(link("Runbook", self.context["queue"]["runbook_url"]))
         for index, item in enumerate(self.queue.links):
-            try:
-                url = text.render_string(item.url, f"queue.{self.queue.name}.links[{index}].url", **self.context)
-            except DefinitionError as exc:
-                raise DefinitionError(f"{exc} (queue {self.queue.name!r})") from None
-            links.append(link(item.title, url))
+            links.append(link(item.title, self.url(item.url, f"{self.key}.links[{index}].url")))
         return links
 
 
@@ -88,17 +105,18 @@ def queue_dashboard(settings, queue):
     broker = BrokerQueries(settings.naming, queue=queue.name)
     percentile = settings.naming.timer_percentile
     expected = queue.expected_workers
+    ruled = words.for_rules()
 
     rows = [
-        Row("Should be zero", health.queue_should_be_zero(presets, settings, queue, words.render)),
+        Row("Should be zero", health.queue_should_be_zero(presets, settings, ruled, words.render)),
         Row("Backlog and broker", [
             attach(presets.count("Backlog: received - processed", all_tasks.backlog_with_references(queue.name),
                                  bars=False, minimum=None, size=(12, 8), description=words.panel("backlog")),
-                   *health.backlog_growing_alert(settings, queue, words.render)),
+                   *health.backlog_growing_alert(settings, ruled, words.render)),
             attach(presets.stat("Queue length now", [broker.gauge_by_queue("length")], size=(6, 8),
                                 thresholds=threshold_steps(("green", None), ("orange", queue.queue_length_warning)),
                                 graph=True, description=words.panel("queue_length")),
-                   *health.queue_length_alert(settings, queue, words.render)),
+                   *health.queue_length_alert(settings, ruled, words.render)),
             presets.gauge_count("Workers consuming", [broker.gauge_by_queue("consumers")], size=(6, 8),
                                 thresholds=threshold_steps(("red", None), ("green", expected)) if expected else None,
                                 description=words.panel("workers")),

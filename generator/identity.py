@@ -31,3 +31,17 @@ def make_uid(identity: str) -> str:
     digest = hashlib.sha1(identity.encode("utf-8")).hexdigest()[:_HASH]
     cleaned = _UNSAFE.sub("-", identity).strip("-")[: MAX_UID - _HASH - 1]
     return f"{cleaned}-{digest}" if cleaned else digest
+
+
+def chosen(only: str, candidates: dict[str, tuple[str, ...]]) -> list[str]:
+    """The keys of `candidates` (key -> its names: name, uid, file name) that `--only` names.
+
+    A name matches whole; failing that, a short name matches the one candidate with
+    a name ending in ``-<only>`` (``emails`` for ``queue-emails``). Several such
+    candidates, or none: an empty list (the caller says which exist).
+    """
+    exact = [key for key, names in candidates.items() if only in names]
+    if exact:
+        return exact
+    ending = [key for key, names in candidates.items() if any(name.endswith(f"-{only}") for name in names)]
+    return ending if len(ending) == 1 else []

@@ -11,9 +11,12 @@ scheme is part of the settings).
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ from queuedash.naming.metrics import Naming, escape
 from queuedash.project import is_valid_project_id
 
 DEFAULT_SETTINGS_FILE = "queuedash.toml"
+#: Seconds a definition may run before the build stops it (a loop that never ends).
+DEFAULT_DEFINITION_TIMEOUT = 60.0
 #: The user's own definitions folder, beside the settings file, when it exists.
 DEFAULT_DEFINITIONS = "dashboards"
 
@@ -206,6 +211,8 @@ class Settings:
     zero_metrics: tuple[ZeroMetric, ...] = ()
     #: Folder of the user's own Jinja2 templates (queue runbooks and the like).
     templates: Path | None = None
+    #: Seconds a definition may take (loading and build()) before the build stops it.
+    definition_timeout: float = DEFAULT_DEFINITION_TIMEOUT
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
     #: The [defaults] alert options, for rules that belong to no queue (workers offline).
     alert_defaults: AlertOptions = field(default_factory=AlertOptions)
@@ -238,7 +245,7 @@ class _Reader:
         self.used: set[str] = set()
 
     def name(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
+        return f"{self.path}.{toml_key(key)}" if self.path else toml_key(key)
 
     def fail(self, key: str, message: str):
         raise SettingsError(f"{self.where}: {self.name(key)}: {message}")
@@ -253,7 +260,7 @@ class _Reader:
         if isinstance(value, bool) and bool not in kinds:
             self.fail(key, f"expected {_kind_names(kinds)}, got {value!r}")
         if not isinstance(value, kinds):
-            self.fail(key, f"expected {_kind_names(kinds)}, got {type(value).__name__} {value!r}")
+            self.fail(key, f"expected {_kind_names(kinds)}, got {type(value).__name__} {shown(value)}")
         return value
 
     def strings(self, key: str, default: tuple = ()) -> tuple[str, ...]:
@@ -262,7 +269,7 @@ class _Reader:
             return tuple(default)
         for item in value:
             if not isinstance(item, str) or not item:
-                self.fail(key, f"expected a list of non-empty strings, got {item!r} in it")
+                self.fail(key, f"expected a list of non-empty strings, got {shown(item)} in it")
         return tuple(value)
 
     def table_of(self, key: str) -> "_Reader":
@@ -270,9 +277,29 @@ class _Reader:
         return _Reader(value, self.where, self.name(key))
 
     def finish(self):
-        unknown = sorted(set(self.table) - self.used)
+        self.refuse_unknown(self.used)
+
+    def refuse_unknown(self, known) -> None:
+        """An unknown key is an error naming it, and the known key it was probably meant to be."""
+        unknown = sorted(set(self.table) - set(known))
         if unknown:
-            self.fail(unknown[0], "unknown key")
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+            self.fail(unknown[0], "unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""))
+
+
+def toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (so "reports.daily" is one key,
+    and a key with a line break stays on one line)."""
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value for a message: its repr (one line), cut."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _kind_names(kinds: tuple) -> str:
@@ -307,9 +334,21 @@ def load(path: Path | str | None, overrides: dict | None = None) -> Settings:
     return apply_overrides(settings, overrides or {})
 
 
+#: The keys of the file's top level: checked before anything else, so a misspelt `queues`
+#: is reported as what it is, not as overrides of queues that are not in the inventory.
+TOP_LEVEL_KEYS = ("queues", "definitions", "output", "templates", "definition_timeout", "datasource", "grafana",
+                  "naming", "dashboards", "defaults", "queue", "zero_metrics", "alerting")
+
+#: Grafana's refresh: gtime.ParseDuration, "<n>d|w|M|y" or a Go duration ("30s", "1m", "1h30m").
+_REFRESH = re.compile(r"\d+[dwMy]|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+#: Grafana's relative times ("now-6h", "now-1d/d", "now/w"); absolute ones are dates or epoch ms.
+_RELATIVE_TIME = re.compile(r"now(?:[+-]\d+[smhdwMy])*(?:/[smhdwMy])?")
+
+
 def _from_table(data: dict, path: Path) -> Settings:
     where = str(path)
     top = _Reader(data, where)
+    top.refuse_unknown(TOP_LEVEL_KEYS)
     base = path.parent
 
     datasource_t = top.table_of("datasource")
@@ -317,6 +356,10 @@ def _from_table(data: dict, path: Path) -> Settings:
         uid=datasource_t.get("uid", str, Datasource.uid),
         name=datasource_t.get("name", str, Datasource.name),
     )
+    if not is_valid_uid(datasource.uid):
+        datasource_t.fail("uid", _uid_problem(datasource.uid))
+    if not datasource.name.strip():
+        datasource_t.fail("name", "is blank: give the datasource's name in Grafana")
     datasource_t.finish()
 
     grafana = _grafana(top.table_of("grafana"))
@@ -345,6 +388,12 @@ def _from_table(data: dict, path: Path) -> Settings:
         heartbeat_interval=float(dash_t.get("heartbeat_interval", (int, float), defaults.heartbeat_interval)),
         queue_length_warning=dash_t.get("queue_length_warning", int, defaults.queue_length_warning),
     )
+    if options.refresh and (not _REFRESH.fullmatch(options.refresh) or not re.search(r"[1-9]", options.refresh)):
+        dash_t.fail("refresh", f"{options.refresh!r} is not a refresh interval Grafana reads: write it "
+                               'like "30s", "1m", "1h" or "1d" ("" turns refresh off)')
+    if not _is_grafana_time(options.time_from):
+        dash_t.fail("time_from", f"{options.time_from!r} is not a time Grafana reads: write it like "
+                                 '"now-6h", "now-7d" or "now-1d/d"')
     if options.expected_workers < 0:
         dash_t.fail("expected_workers", "must not be negative")
     if options.heartbeat_interval <= 0:
@@ -370,11 +419,34 @@ def _from_table(data: dict, path: Path) -> Settings:
         queues=queues,
         zero_metrics=zero_metrics,
         templates=base / top.get("templates", str, "templates"),
+        definition_timeout=_definition_timeout(top),
         alerting=alerting,
         alert_defaults=queue_defaults["alert"],
     )
     top.finish()
     return settings
+
+
+def _uid_problem(uid: str) -> str:
+    return f"{shown(uid)} is not a Grafana uid (1-40 characters of A-Z, a-z, 0-9, - and _)"
+
+
+def _is_grafana_time(text: str) -> bool:
+    """A time Grafana's time picker reads: relative to now, epoch milliseconds, or a date."""
+    if _RELATIVE_TIME.fullmatch(text) or text.isdigit():
+        return True
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _definition_timeout(top: _Reader) -> float:
+    seconds = float(top.get("definition_timeout", (int, float), DEFAULT_DEFINITION_TIMEOUT))
+    if not 0 < seconds < float("inf"):
+        top.fail("definition_timeout", "must be a positive number of seconds")
+    return seconds
 
 
 def _definitions(top: _Reader, base: Path) -> Path:
@@ -547,6 +619,12 @@ def _queues(top: _Reader, defaults: dict) -> tuple[Queue, ...]:
     names = top.strings("queues")
     seen: dict[str, str] = {}
     for name in names:
+        if not name.strip():
+            top.fail("queues", f"queue name {name!r} is blank")
+        if name != name.strip():
+            top.fail("queues", f"queue name {name!r} has blanks at its ends (Celery's name would not)")
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in name):
+            top.fail("queues", f"queue name {name!r} holds a control character")
         if name in seen.values():
             top.fail("queues", f"queue {name!r} is listed twice")
         node = escape(name)
@@ -559,12 +637,12 @@ def _queues(top: _Reader, defaults: dict) -> tuple[Queue, ...]:
     queues = []
     for name in names:
         entry = overrides.get(name, dict, {})
-        reader = _Reader(entry, top.where, f"queue.{name}")
+        reader = _Reader(entry, top.where, f"queue.{toml_key(name)}")
         queue = Queue(
             name=name,
-            title=reader.get("title", str, None),
-            team=reader.get("team", str, None),
-            runbook_url=reader.get("runbook_url", str, None),
+            title=_not_blank(reader, "title"),
+            team=_not_blank(reader, "team"),
+            runbook_url=_not_blank(reader, "runbook_url"),
             **_queue_fields(reader, Queue(name=name, **defaults)),
         )
         reader.finish()
@@ -573,8 +651,18 @@ def _queues(top: _Reader, defaults: dict) -> tuple[Queue, ...]:
         queues.append(queue)
     for name in overrides.table:
         if name not in names:
-            overrides.fail(name, "overrides a queue that is not in `queues`")
+            close = difflib.get_close_matches(name, names, n=1)
+            overrides.fail(name, "overrides a queue that is not in `queues`"
+                           + (f" (did you mean {close[0]!r}?)" if close else ""))
     return tuple(queues)
+
+
+def _not_blank(reader: _Reader, key: str) -> str | None:
+    """An optional string that, when given, says something (a blank title would show as blank)."""
+    value = reader.get(key, str, None)
+    if value is not None and not value.strip():
+        reader.fail(key, "is blank: leave it out instead")
+    return value
 
 
 def _zero_metrics(top: _Reader) -> tuple[ZeroMetric, ...]:
@@ -632,9 +720,14 @@ def apply_overrides(settings: Settings, overrides: dict) -> Settings:
         if key == "definitions":
             settings = replace(settings, definitions=Path(value))
             continue
+        if key == "definition_timeout":
+            settings = replace(settings, definition_timeout=float(value))
+            continue
         if key not in _OVERRIDES:
             raise SettingsError(f"unknown setting override {key!r}")
         section, attr = _OVERRIDES[key]
+        if key == "datasource.uid" and not is_valid_uid(value):
+            raise SettingsError(f"--datasource-uid (QUEUEDASH_DATASOURCE_UID): {_uid_problem(value)}")
         try:
             part = replace(getattr(settings, section), **{attr: value})
         except NamingError as exc:

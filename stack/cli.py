@@ -49,9 +49,9 @@ def _still_running(entry: dict) -> bool:
 
 def _write_env_sh(run_dir: Path, graphite: Graphite, statsd: StatsD | None) -> Path:
     lines = [f"export CARBON_HOST={LOOPBACK} CARBON_PORT={graphite.carbon_port}",
-             f"export GRAPHITE_URL={graphite.web_url}"]
+             f"export QUEUEDASH_GRAPHITE_URL={graphite.web_url}"]
     if statsd:
-        lines.append(f"export STATSD_HOST={LOOPBACK} STATSD_PORT={statsd.port}")
+        lines.append(f"export QUEUEDASH_STATSD_HOST={LOOPBACK} QUEUEDASH_STATSD_PORT={statsd.port}")
     env_sh = run_dir / "env.sh"
     env_sh.write_text("# written by `python -m stack graphite up`\n" + "\n".join(lines) + "\n")
     return env_sh

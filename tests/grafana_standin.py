@@ -874,7 +874,8 @@ class _GrafanaApi:
 
     def _user_identity(self, login: str, password: str, requested_org: int) -> _Identity:
         user = self.users.get(login)
-        if user is None or not secrets.compare_digest(user["password"], password):
+        # Bytes: Go compares bytes, and compare_digest refuses str beyond ASCII.
+        if user is None or not secrets.compare_digest(user["password"].encode("utf-8"), password.encode("utf-8")):
             raise errutil_error(401, "password-auth.failed", "Invalid username or password")
         memberships: dict[int, str] = user["orgs"]
         org_id = requested_org or next(iter(memberships), 1)
@@ -1463,7 +1464,7 @@ def register_routes(*routes: _Route) -> None:
 
 @dataclass
 class _FaultRule:
-    kind: str  # "drop", "slow" or "fail"
+    kind: str  # "drop", "slow", "fail", "drip" or "echo"
     remaining: int
     methods: frozenset[str] | None = None
     path_prefix: str | None = None
@@ -1472,6 +1473,9 @@ class _FaultRule:
     headers: dict[str, str] | None = None
     seconds: float = 0.0
     after_processing: bool = False
+    offset: int = 0
+    #: For "echo": answer as a Kubernetes `Status` with this reason (the /apis API, §11a).
+    reason: str = ""
 
     def matches(self, method: str, paths: Iterable[str]) -> bool:
         if self.remaining <= 0:
@@ -1480,8 +1484,18 @@ class _FaultRule:
             return False
         return self.path_prefix is None or any(p.startswith(self.path_prefix) for p in paths)
 
-    def response(self) -> _Response:
+    def response(self, request_headers: Any = None) -> _Response:
         headers = {"Content-Type": JSON_CONTENT_TYPE}
+        if self.kind == "echo":
+            # A proxy that quotes the request's Authorization header in its error message,
+            # after `offset` characters of its own.
+            said = "x" * self.offset + (request_headers.get("Authorization", "") if request_headers else "")
+            if self.reason:
+                # k8s messages span lines (a validation error lists each field on its own).
+                return _Response(self.status, go_json(
+                    {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                     "message": said + "\n* spec: invalid", "reason": self.reason, "code": self.status}), headers)
+            return _Response(self.status, go_json({"message": said}), headers)
         if self.body is None:
             try:
                 phrase = HTTPStatus(self.status).phrase
@@ -1507,6 +1521,10 @@ class _FaultPlan:
     def add(self, rule: _FaultRule) -> None:
         with self._lock:
             self._rules.append(rule)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
 
     def take(self, method: str, paths: Iterable[str]) -> dict[str, _FaultRule]:
         paths = [p for p in paths if p]
@@ -1567,6 +1585,21 @@ class _StandinRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def drip(self, response: _Response, seconds: float) -> None:
+        """Send the whole response (status line, headers, body) one byte every `seconds`."""
+        try:
+            phrase = HTTPStatus(response.status).phrase
+        except ValueError:
+            phrase = "Error"
+        head = [f"HTTP/1.1 {response.status} {phrase}"]
+        head += [f"{name}: {value}" for name, value in response.headers.items()]
+        head += [f"Content-Length: {len(response.body)}", "", ""]
+        raw = "\r\n".join(head).encode("latin-1") + response.body
+        for index in range(len(raw)):
+            self.wfile.write(raw[index:index + 1])
+            self.wfile.flush()
+            time.sleep(seconds)
 
     def drop(self) -> None:
         """Close the TCP connection without writing a single byte of response."""
@@ -1928,6 +1961,25 @@ class GrafanaStandin:
         self._faults.add(_FaultRule("slow", n, self._method_set(methods), path_prefix,
                                     seconds=seconds))
 
+    def drip_next(self, n: int, seconds: float, methods: Iterable[str] | None = None,
+                  path_prefix: str | None = None) -> None:
+        """Answer the next n matching requests one byte every ``seconds`` (a slow-drip server:
+        every byte comes well within a socket timeout, the whole answer takes long)."""
+        self._faults.add(_FaultRule("drip", n, self._method_set(methods), path_prefix, seconds=seconds))
+
+    def echo_next(self, n: int, status: int = 400, offset: int = 0, methods: Iterable[str] | None = None,
+                  path_prefix: str | None = None, reason: str = "") -> None:
+        """Answer the next n matching requests with ``status`` and a JSON message quoting the
+        request's Authorization header after ``offset`` characters (a proxy that echoes it).
+        With ``reason``, the answer is a Kubernetes ``Status`` of that reason, its message over
+        two lines (a server behind /apis that echoes it)."""
+        self._faults.add(_FaultRule("echo", n, self._method_set(methods), path_prefix, status=status,
+                                    offset=offset, reason=reason))
+
+    def clear_faults(self) -> None:
+        """Forget every armed fault not consumed yet."""
+        self._faults.clear()
+
     def drop_next(self, n: int, path_prefix: str | None = None,
                   methods: Iterable[str] | None = None, after_processing: bool = False) -> None:
         """Close the connection of the next n matching requests without any response.
@@ -1977,15 +2029,18 @@ class GrafanaStandin:
             time.sleep(self.latency)  # outside the lock: requests wait side by side
         if "slow" in faults:
             time.sleep(faults["slow"].seconds)
-        if "fail" in faults:
-            entry["fault"] = "fail"
-            response = faults["fail"].response()
+        if "fail" in faults or "echo" in faults:
+            entry["fault"] = "fail" if "fail" in faults else "echo"
+            response = faults[entry["fault"]].response(handler.headers)
         else:
             response = self._answer(handler.command, route_path, split.query, handler.headers, body)
         if drop is not None:
             entry["fault"] = "drop"
             return handler.drop()
         entry["status"] = response.status
+        if "drip" in faults:
+            entry["fault"] = entry["fault"] or "drip"
+            return handler.drip(response, faults["drip"].seconds)
         handler.send(response)
 
     def _answer(self, method: str, route_path: str | None, query: str, headers: Any,

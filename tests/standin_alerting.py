@@ -605,6 +605,15 @@ class AlertingHelpers:
             state.intervals.setdefault((org_id, folder_uid, group), interval)
             return made.provisioned()
 
+    def remove_rules(self, org_id: int = 1) -> None:
+        """Delete every rule and group of the organisation, as an admin cleaning up would."""
+        with self._grafana._lock:
+            state = self._state()
+            for key in [key for key in state.rules if key[0] == org_id]:
+                del state.rules[key]
+            for key in [key for key in state.intervals if key[0] == org_id]:
+                del state.intervals[key]
+
     def api_edit(self, uid: str, change: Callable[[dict], Any] | dict, org_id: int = 1, login: str = "bob") -> None:
         """Change a rule through the provisioning API (keeping its provenance), as another tool would."""
         with self._grafana._lock:

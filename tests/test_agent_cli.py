@@ -101,3 +101,10 @@ def test_a_bad_prefix_is_a_usage_error(runner, in_tmp):
     result = runner.invoke(cli, ["agent", "poll", "--broker", "redis://127.0.0.1:1/0", "--once", "--prefix", "a..b"])
     assert result.exit_code == 2
     assert "--prefix" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("spec", ["no_such_module:app", ".", "..", "os:path"])
+def test_an_app_that_is_none_is_one_line(runner, in_tmp, spec):
+    result = runner.invoke(cli, ["agent", "events", "--broker", "redis://127.0.0.1:9/0", "--app", spec])
+    assert result.exit_code == 2
+    assert "Invalid value for --app" in result.output and "Traceback" not in result.output

@@ -19,6 +19,7 @@ from queuedash.compile import rules
 from queuedash.compile.build import build_all
 from queuedash.durations import DurationError, format_duration, parse_duration
 from queuedash.errors import DefinitionError, SettingsError
+from queuedash.files import OUTPUT_RECORD
 from queuedash.graphite.targets import expand_references
 from queuedash.settings import load
 
@@ -293,9 +294,10 @@ def test_build_writes_the_rule_groups_next_to_the_dashboards(runner, repo, tmp_p
     out = tmp_path / "out"
     result = runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    # Beside the dashboards' folder, not in it: that folder holds dashboards only.
-    assert all(path.is_file() and path.suffix == ".json" for path in out.iterdir())
-    [path] = (tmp_path / "rules").iterdir()
+    # Beside the dashboards' folder, not in it: that folder holds dashboards only (and the record
+    # of what queuedash wrote there).
+    assert all(path.is_file() and path.suffix == ".json" for path in out.iterdir() if path.name != OUTPUT_RECORD)
+    [path] = (tmp_path / "rules").glob("*.json")
     body = json.loads(path.read_text())
     assert body["title"] == "Celery queues" and body["folderUid"] == "queuedash" and body["interval"] == 60
     assert len(body["rules"]) == 20
@@ -316,20 +318,49 @@ def test_build_replaces_no_folder_of_someone_elses_for_the_rules(runner, repo, t
     args = ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(tmp_path / "out")]
     refused = runner.invoke(cli, args)
     assert refused.exit_code == 1
-    assert refused.output.strip() == (f"Error: {tmp_path / 'rules'}: holds files that are not alert rule groups "
-                                      "(notes.txt): not replaced, nothing was written; choose the rules' folder "
-                                      "with --rules-out")
+    assert refused.output.strip() == (f"Error: {tmp_path / 'rules'}: holds files queuedash did not write "
+                                      "(notes.txt); queuedash replaces only a folder it wrote whole: move them, "
+                                      "or choose the rules' folder with --rules-out")
     assert (tmp_path / "rules" / "notes.txt").read_text() == "mine" and not (tmp_path / "out").exists()
     chosen = runner.invoke(cli, args + ["--rules-out", str(tmp_path / "alerting")])
     assert chosen.exit_code == 0, chosen.output
     assert len(list((tmp_path / "alerting").glob("*.json"))) == 1
+    # A folder the user names is no more queuedash's to empty than the default one.
+    named = runner.invoke(cli, args + ["--rules-out", str(tmp_path / "rules")])
+    assert named.exit_code == 1 and "notes.txt" in named.output
+    assert sorted(path.name for path in (tmp_path / "rules").iterdir()) == ["notes.txt"]
+
+
+def test_build_refuses_the_rules_folder_before_writing_the_dashboards(runner, repo, tmp_path, monkeypatch):
+    monkeypatch.chdir(repo)
+    args = ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(tmp_path / "out")]
+    assert runner.invoke(cli, args).exit_code == 0
+    before = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
+    (tmp_path / "rules" / "notes.txt").write_text("mine")
+    refused = runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(tmp_path / "out"),
+                                  "--rules-out", str(tmp_path / "rules")])
+    assert refused.exit_code == 1
+    assert {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()} == before
+
+
+def test_build_replaces_a_rules_folder_it_wrote_before_it_kept_a_record(runner, repo, tmp_path, monkeypatch):
+    """Rule group files with no record beside them: what an earlier build wrote."""
+    monkeypatch.chdir(repo)
+    args = ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(tmp_path / "out")]
+    assert runner.invoke(cli, args).exit_code == 0
+    (tmp_path / "rules" / OUTPUT_RECORD).unlink()
+    [group] = (tmp_path / "rules").glob("*.json")
+    group.rename(tmp_path / "rules" / "old-name.json")
+    rebuilt = runner.invoke(cli, args)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert sorted(path.name for path in (tmp_path / "rules").iterdir()) == sorted([group.name, OUTPUT_RECORD])
 
 
 def test_validate_lints_rule_files(runner, repo, tmp_path, monkeypatch):
     monkeypatch.chdir(repo)
     out = tmp_path / "out"
     assert runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(out)]).exit_code == 0
-    [path] = (tmp_path / "rules").iterdir()
+    [path] = (tmp_path / "rules").glob("*.json")
     body = json.loads(path.read_text())
     body["interval"] = 45
     body["rules"][0]["annotations"].pop("__panelId__")

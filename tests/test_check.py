@@ -303,8 +303,8 @@ def test_an_unreachable_graphite_is_one_line(runner, settings_files):
         port = closed.getsockname()[1]      # bound, never listening: connections are refused
         result = run_check(runner, settings_files["legacy"], "--graphite", f"http://127.0.0.1:{port}")
 
-    assert result.exit_code == 1
-    assert result.output == f"Error: http://127.0.0.1:{port}: cannot reach Graphite (ConnectionError)\n"
+    assert result.exit_code == 2  # could not check: not the same as a broken panel (1)
+    assert result.output == f"Error: http://127.0.0.1:{port}: cannot reach Graphite: [Errno 111] Connection refused\n"
 
 
 def test_a_graphite_that_never_answers_is_one_line(runner, settings_files):
@@ -317,7 +317,7 @@ def test_a_graphite_that_never_answers_is_one_line(runner, settings_files):
                            "--timeout", "0.5")
         elapsed = time.monotonic() - started
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output == f"Error: http://127.0.0.1:{port}: Graphite did not answer within 0.5 s\n"
     assert elapsed < 5
 
@@ -325,7 +325,7 @@ def test_a_graphite_that_never_answers_is_one_line(runner, settings_files):
 def test_a_time_range_graphite_refuses_is_one_line(runner, graphite, settings_files):
     result = run_check(runner, settings_files["legacy"], "--graphite", graphite.web_url, "--from", "yesterdayish")
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith(
         f"Error: {graphite.web_url}: Graphite refuses the time range from 'yesterdayish'")
     assert len(result.output.splitlines()) == 1

@@ -30,6 +30,11 @@ def project(in_tmp):
     return in_tmp
 
 
+def dashboard_files(folder):
+    """The dashboards in an output folder (not queuedash's record of what it wrote)."""
+    return sorted(p.name for p in folder.iterdir() if p.suffix == ".json")
+
+
 def define(root, name, title, body=None):
     text = body if body is not None else GOOD_DEFINITION.format(name=name, title=title)
     (root / "dashboards" / f"{name}.py").write_text(textwrap.dedent(text), encoding="utf-8")
@@ -47,7 +52,7 @@ def test_build_to_another_folder_and_only_one(runner, project):
     define(project, "second", "Second")
     result = runner.invoke(cli, ["build", "--out", "elsewhere", "--only", "second"])
     assert result.exit_code == 0, result.output
-    assert [p.name for p in (project / "elsewhere").iterdir()] == ["queuedash-second.json"]
+    assert dashboard_files(project / "elsewhere") == ["queuedash-second.json"]
 
 
 def test_only_an_unknown_name_is_an_error(runner, project):
@@ -60,7 +65,7 @@ def test_the_repository_builds_with_make_dashboards_settings(runner, repo, tmp_p
     monkeypatch.chdir(repo)
     result = runner.invoke(cli, ["build", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    names = dashboard_files(tmp_path / "out")
     assert names[:2] == ["queuedash-broker.json", "queuedash-overview.json"]
     assert "queuedash-queue-emails.json" in names and "queuedash-tasks.json" in names
 
@@ -106,9 +111,10 @@ def test_a_definition_that_raises_names_file_and_dashboard_and_keeps_the_previou
     define(project, "broken", "Broken", body="def build(settings):\n    return 1 / 0\n")
     result = runner.invoke(cli, ["build"])
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: dashboards/broken.py: dashboard 'broken': ZeroDivisionError: division by zero"
+    assert result.output.strip() == ("Error: dashboards/broken.py:2: dashboard 'broken': ZeroDivisionError: "
+                                     "division by zero (--debug shows the traceback)")
     assert "Traceback" not in result.output
-    assert sorted(p.name for p in (project / "build" / "dashboards").iterdir()) == ["queuedash-answer.json"]
+    assert dashboard_files(project / "build" / "dashboards") == ["queuedash-answer.json"]
     assert (project / "build" / "dashboards" / "queuedash-answer.json").read_text() == before
     assert [p.name for p in (project / "build").iterdir()] == ["dashboards"]
 
@@ -135,7 +141,9 @@ def test_a_field_grafana_cannot_read_names_file_dashboard_class_and_field(runner
     assert result.exit_code == 1
     assert result.output.strip() == ("Error: dashboards/legacy.py: dashboard 'legacy': Stat.span = 6: Grafana 10+ "
                                      "sizes panels by gridPos; give the preset size=(width, height)")
-    assert sorted(p.name for p in (project / "build" / "dashboards").iterdir()) == ["queuedash-answer.json"]
+    # The previous build as it was (with the record of what queuedash wrote there).
+    assert sorted(p.name for p in (project / "build" / "dashboards").iterdir()) == [".queuedash-output",
+                                                                                  "queuedash-answer.json"]
     assert (project / "build" / "dashboards" / "queuedash-answer.json").read_text() == before
 
 
@@ -143,7 +151,7 @@ def test_a_definition_that_fails_to_import_is_named(runner, project):
     define(project, "syntax", "x", body="def build(settings)\n    pass\n")
     result = runner.invoke(cli, ["build"])
     assert result.exit_code == 1
-    assert "dashboards/syntax.py: cannot load the definition: SyntaxError" in result.output
+    assert "Error: dashboards/syntax.py:1: cannot load the definition: SyntaxError: expected ':'" in result.output
 
 
 def test_a_duplicate_uid_is_an_error(runner, project):

@@ -418,6 +418,18 @@ def test_from_grafana_11_an_editor_deploys_the_rules(project, make_grafana, monk
     assert run.lines[-1] == f"rules: {RULE_COUNT} added, 0 updated, 0 unchanged, 0 conflict, 0 failed"
 
 
+def test_diff_that_cannot_read_the_rules_shows_the_dashboards_and_exits_2(project, grafana, queuedash):
+    """A CI job tells "the rules could not be checked" from "they differ"."""
+    assert queuedash("deploy").exit_code == 0
+    settings(project, '[dashboards]\nrefresh = "5m"\n')   # the dashboards now differ
+    grafana.fail_next(10, 500, methods="GET", path_prefix="/api/v1/provisioning/alert-rules")
+    run = queuedash("diff")
+    assert run.exit_code == 2, run
+    assert '"refresh": "5m"' in run.stdout   # the dashboards' differences are still shown
+    assert "alert rules: GET /api/v1/provisioning/alert-rules answered 500" in run.stderr
+    assert run.stderr.strip().endswith(f"diff: 6 of 6 dashboards differ, {RULE_COUNT} alert rules could not be read")
+
+
 def test_diff_of_rules_needs_only_read_access(project, make_grafana, monkeypatch, queuedash):
     grafana = make_grafana("13.0.0")
     point_at(monkeypatch, grafana)
@@ -429,7 +441,10 @@ def test_diff_of_rules_needs_only_read_access(project, make_grafana, monkeypatch
     old = make_grafana("10.4.1")
     point_at(monkeypatch, old, token=EDITOR_TOKEN)
     refused = queuedash("diff")
-    assert refused.exit_code == 1
-    assert ("may not use Grafana's alerting provisioning API (GET /api/v1/provisioning/alert-rules answered 403): "
-            "alert rules need a service account with the Admin role (or, from Grafana 11, the Editor role); "
+    # The rules could not be checked: 2, whatever the dashboards say (here, all of them differ).
+    assert refused.exit_code == 2
+    assert refused.stderr.strip().endswith(f"diff: 6 of 6 dashboards differ, {RULE_COUNT} alert rules could not "
+                                           "be read")
+    assert ("alert rules: the credentials (GRAFANA_TOKEN) may not use Grafana's alerting provisioning API "
+            "(GET /api/v1/provisioning/alert-rules answered 403): alert rules need a service account with the Admin role (or, from Grafana 11, the Editor role); "
             "--no-rules leaves the rules out") in refused.stderr

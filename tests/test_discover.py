@@ -82,7 +82,7 @@ def test_discover_write_adds_the_new_queues(runner, seeded, tmp_path, monkeypatc
 def test_an_unreachable_graphite_is_one_line(runner, in_tmp):
     result = runner.invoke(cli, ["discover", "--graphite", "http://127.0.0.1:9"])
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: http://127.0.0.1:9: cannot reach Graphite (ConnectionError)"
+    assert result.output.strip() == "Error: http://127.0.0.1:9: cannot reach Graphite: [Errno 111] Connection refused"
 
 
 def test_queue_queries_follow_the_naming_scheme():

@@ -88,6 +88,11 @@ def test_retries_stop_at_the_limit(grafana, connect, sleeps, no_secret_leaks):
     assert all(wait <= 0.1 for wait in sleeps)  # the cap
 
 
+def test_the_wait_stays_capped_however_many_retries():
+    policy = RetryPolicy(retries=100000, backoff=0.5, max_backoff=10.0)
+    assert 5.0 <= policy.wait(1030) <= 10.0  # 2**1029 would overflow a float
+
+
 def test_retry_after_is_honoured_in_seconds_and_capped(grafana, connect, sleeps):
     grafana.fail_next(1, 429, headers={"Retry-After": "3"})
     grafana.fail_next(1, 429, headers={"Retry-After": "3600"})

@@ -101,7 +101,7 @@ def test_every_command_works_outside_the_repository(cli_venv, wheel, tmp_path, g
 
     built = run([queuedash, "build"], cwd=project)
     files = sorted(p.name for p in (project / "build" / "dashboards").iterdir())
-    assert files == ["queuedash-broker.json", "queuedash-overview.json", "queuedash-queue-alpha.json",
+    assert files == [".queuedash-output", "queuedash-broker.json", "queuedash-overview.json", "queuedash-queue-alpha.json",
                      "queuedash-queue-reports-daily-7c97647d.json", "queuedash-tasks.json", "queuedash-workers.json"]
     assert len(list((project / "build" / "rules").glob("*.json"))) == 1
     assert "built 6 dashboards" in built.stdout

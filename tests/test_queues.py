@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from queuedash.compile.build import build_all
-from queuedash.errors import DefinitionError
+from queuedash.errors import DefinitionError, SettingsError
 from queuedash.settings import load
 
 
@@ -150,8 +150,9 @@ def test_a_missing_template_is_named(templated, tmp_path):
 
 
 def test_a_bad_link_template_is_named(templated):
+    """A URL from the settings is the settings file's mistake: the file is named."""
     settings = templated("fine", extra='links = [{ title = "X", url = "https://x/{{ queue.nope }}" }]')
-    with pytest.raises(DefinitionError, match=r"queue.orders.links\[0\].url line 1: .*nope"):
+    with pytest.raises(SettingsError, match=r"queuedash.toml: template queue.orders.links\[0\].url line 1: .*nope"):
         build_all(settings)
 
 

@@ -259,7 +259,11 @@ def test_command_line_up_and_down(tmp_path):
         assert sorted(recorded) == ["carbon", "graphite-web", "statsd"]
         assert None not in processes and len(alive(processes)) == 3
         assert requests.get(f"http://127.0.0.1:{web}/metrics/find?query=*", timeout=10).status_code == 200
-        assert f"CARBON_PORT={carbon}" in (tmp_path / "env.sh").read_text()
+        env_sh = (tmp_path / "env.sh").read_text()
+        assert f"CARBON_PORT={carbon}" in env_sh
+        # The names queuedash reads: `check` and `discover` need no --graphite, the agent finds StatsD.
+        assert f"QUEUEDASH_GRAPHITE_URL=http://127.0.0.1:{web}" in env_sh
+        assert f"QUEUEDASH_STATSD_HOST=127.0.0.1 QUEUEDASH_STATSD_PORT={statsd_port}" in env_sh
         again = stack("up", timeout=60)
         assert again.returncode == 1 and "already running" in again.stderr
     finally:

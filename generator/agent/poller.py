@@ -25,6 +25,7 @@ Imports `keys`, `lifecycle`, redis-py and Celery (Redis only) and the standard l
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import time
@@ -182,9 +183,14 @@ class RabbitQueues:
         self.queues = list(queues)
         self.vhost = urllib.parse.unquote(parts.path[1:]) if parts.path not in ("", "/") else "/"
         default_url = f"http://{parts.hostname or 'localhost'}:{RABBITMQ_MANAGEMENT_PORT}"
-        self.management_url = (management_url or default_url).rstrip("/")
-        user = urllib.parse.unquote(parts.username) if parts.username else "guest"
-        password = urllib.parse.unquote(parts.password) if parts.password else "guest"
+        management = urllib.parse.urlsplit((management_url or default_url).rstrip("/"))
+        # Credentials in the management URL win over the broker's; urllib cannot send them
+        # from the URL itself, so they leave it for the Authorization header.
+        login = management if management.username is not None else parts
+        user = urllib.parse.unquote(login.username) if login.username else "guest"
+        password = urllib.parse.unquote(login.password) if login.password else "guest"
+        host = management.netloc.rpartition("@")[2]
+        self.management_url = urllib.parse.urlunsplit(management._replace(netloc=host))
         self._auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self.timeout = timeout
 
@@ -200,7 +206,7 @@ class RabbitQueues:
                 listed = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise BrokerError(f"rabbitmq management API {self.management_url}: HTTP {exc.code} {exc.reason}") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             raise BrokerError(f"rabbitmq management API {self.management_url}: {exc}") from None
         by_name = {}
         for item in listed:

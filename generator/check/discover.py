@@ -19,7 +19,7 @@ from tomlkit.exceptions import TOMLKitError
 
 from queuedash.errors import SettingsError
 from queuedash.files import write_text
-from queuedash.graphite.client import GraphiteClient, GraphiteError  # noqa: F401  (GraphiteError: what discover raises)
+from queuedash.graphite.client import GraphiteClient, GraphiteError, QueryError
 from queuedash.naming.metrics import ANY, Naming
 from queuedash.settings import Settings
 
@@ -39,15 +39,19 @@ def queue_find_queries(naming: Naming) -> list[str]:
     return [".".join(count), ".".join(gauge)]
 
 
-def find(graphite_url: str, query: str, timeout: float = 10.0) -> list[str]:
-    """Node names matching `query` (graphite-web's metrics/find)."""
-    return GraphiteClient(graphite_url, timeout).find(query)
+def find(client: GraphiteClient, query: str) -> list[str]:
+    """Node names matching `query` (graphite-web's metrics/find); a refusal names the query."""
+    try:
+        return client.find(query)
+    except QueryError as exc:
+        raise GraphiteError(f"{client.url}: Graphite refused metrics/find {query!r}: {exc}") from None
 
 
 def discover(settings: Settings, graphite_url: str, timeout: float = 10.0) -> Discovery:
+    client = GraphiteClient(graphite_url, timeout)
     found = set()
     for query in queue_find_queries(settings.naming):
-        found.update(find(graphite_url, query, timeout))
+        found.update(find(client, query))
     inventory = {q.node: q.name for q in settings.queues}
     return Discovery(
         found=tuple(sorted(found)),

@@ -6,6 +6,9 @@
     check.py   check, discover (against Graphite)
     deploy.py  deploy, diff (through Grafana's HTTP API)
     agent.py   agent events, agent poll
+    output.py  every byte a command prints, through one redactor
 
-Every `QueuedashError` becomes one line on stderr and exit status 1.
+Every `QueuedashError` becomes one line on stderr and exit status 1 (2 for
+`check` and `diff` when they could not check); Ctrl-C is 130 (README, "Exit
+statuses").
 """

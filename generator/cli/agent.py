@@ -26,27 +26,27 @@ from queuedash.errors import NamingError
 from queuedash.naming.metrics import Naming
 
 STATSD_OPTIONS = [
-    click.option("--prefix", "naming", envvar="QUEUEDASH_PREFIX", default=Naming.prefix, show_default=True, metavar="PREFIX",
+    click.option("--prefix", "naming", envvar="QUEUEDASH_PREFIX", show_envvar=True, default=Naming.prefix, show_default=True, metavar="PREFIX",
                  callback=lambda ctx, param, value: _naming(value),
                  help="StatsD key prefix: the dashboards' [naming] prefix."),
-    click.option("--statsd-host", envvar="QUEUEDASH_STATSD_HOST", default="127.0.0.1", show_default=True,
+    click.option("--statsd-host", envvar="QUEUEDASH_STATSD_HOST", show_envvar=True, default="127.0.0.1", show_default=True,
                  metavar="HOST", help="StatsD server (UDP). Resolved once, at start."),
-    click.option("--statsd-port", envvar="QUEUEDASH_STATSD_PORT", default=8125, show_default=True, type=int,
+    click.option("--statsd-port", envvar="QUEUEDASH_STATSD_PORT", show_envvar=True, default=8125, show_default=True, type=int,
                  metavar="PORT", help="StatsD UDP port."),
-    click.option("--log-level", envvar="QUEUEDASH_LOG_LEVEL", default="info", show_default=True,
+    click.option("--log-level", envvar="QUEUEDASH_LOG_LEVEL", show_envvar=True, default="info", show_default=True,
                  type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
                  help="Log lines on stderr from this level up."),
 ]
 
 BROKER_OPTIONS = [
-    click.option("--broker", "broker_url", envvar=["QUEUEDASH_BROKER_URL", "CELERY_BROKER_URL"], required=True,
+    click.option("--broker", "broker_url", envvar=["QUEUEDASH_BROKER_URL", "CELERY_BROKER_URL"], show_envvar=True, required=True,
                  metavar="URL", help="Celery broker: redis://host:6379/0 or amqp://user:pass@host:5672//."),
     click.option("--queue", "queues", multiple=True, metavar="NAME",
                  help="A queue to poll (repeat for several). Default: every queue the broker has "
                       "(Redis: from kombu's bindings; RabbitMQ: every non-internal queue)."),
-    click.option("--management-url", envvar="QUEUEDASH_RABBITMQ_MANAGEMENT_URL", metavar="URL",
+    click.option("--management-url", envvar="QUEUEDASH_RABBITMQ_MANAGEMENT_URL", show_envvar=True, metavar="URL",
                  help="RabbitMQ management API. Default: http://<broker host>:15672, the broker's credentials."),
-    click.option("--global-keyprefix", envvar="QUEUEDASH_REDIS_GLOBAL_KEYPREFIX", default="", metavar="PREFIX",
+    click.option("--global-keyprefix", envvar="QUEUEDASH_REDIS_GLOBAL_KEYPREFIX", show_envvar=True, default="", metavar="PREFIX",
                  help="Redis: the transport's global_keyprefix (broker_transport_options)."),
     click.option("--priority-steps", default="0,3,6,9", show_default=True, metavar="N,N,...",
                  help="Redis: kombu's priority_steps; a queue's length sums its list and one per step."),
@@ -124,7 +124,7 @@ def _load_app(spec: str | None, broker_url: str):
 
     try:
         app = symbol_by_name(spec.replace(":", ".", 1) if ":" in spec else spec)
-    except (ImportError, AttributeError, ValueError) as exc:
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:  # TypeError: a relative name such as "."
         raise click.BadParameter(f"cannot import {spec!r}: {exc}", param_hint="--app") from None
     if not hasattr(app, "conf") or not hasattr(app, "events"):
         raise click.BadParameter(f"{spec!r} is not a Celery app", param_hint="--app")
@@ -141,12 +141,17 @@ def agent():
     the monitor). Keys: <prefix>.tasks.<queue>.<task>.<state>, .runtime,
     .wait; <prefix>.broker.<queue>.length/.unacked/.consumers;
     <prefix>.workers.<host>.online/.active/.processed/.heartbeat_age.
+
+    The hook reads QUEUEDASH_STATSD_HOST, QUEUEDASH_STATSD_PORT,
+    QUEUEDASH_PREFIX, QUEUEDASH_PER_HOST (true/false: task keys carry the
+    host, the dashboards' [naming] per_host) and QUEUEDASH_HOST (that host's
+    name; default: the worker's node name, else the machine's).
     """
 
 
 @agent.command()
 @_options(BROKER_OPTIONS[:1])
-@click.option("--app", "app_spec", envvar="QUEUEDASH_CELERY_APP", metavar="MODULE:ATTR",
+@click.option("--app", "app_spec", envvar="QUEUEDASH_CELERY_APP", show_envvar=True, metavar="MODULE:ATTR",
               help="Your Celery app, for its task_routes (the queue of tasks whose task-sent was not seen).")
 @click.option("--route", "routes", multiple=True, metavar="PATTERN=QUEUE",
               help="Task name glob -> queue, tried before the app's task_routes (repeat for several).")
@@ -165,7 +170,7 @@ def agent():
               help="Longest wait between two attempts to reach a lost broker (waits double from 1 s).")
 @click.option("--poll-interval", default=10.0, show_default=True, type=click.FloatRange(0),
               help="Seconds between broker queue polls; 0 turns the poller off.")
-@click.option("--per-host/--no-per-host", envvar="QUEUEDASH_PER_HOST", default=False, show_default=True,
+@click.option("--per-host/--no-per-host", envvar="QUEUEDASH_PER_HOST", show_envvar=True, default=False, show_default=True,
               help="Task keys carry the host of the worker (or producer) each event comes from: the "
                    "dashboards' [naming] per_host, for a fleet with a StatsD per host.")
 @_options(BROKER_OPTIONS[1:] + STATSD_OPTIONS)

@@ -14,7 +14,10 @@ from queuedash.compile.build import build_all, write
 from queuedash.compile.encode import encode
 from queuedash.compile.validate import problems
 from queuedash.errors import QueuedashError
-from queuedash.files import json_files, read_json_object, replace_folder, write_text
+from queuedash.files import json_files, owned_files, read_json_object, replace_folder, write_text
+
+#: What to do about a rules folder holding files of someone else's.
+RULES_REMEDY = "move them, or choose the rules' folder with --rules-out"
 
 
 @click.command()
@@ -75,13 +78,13 @@ def build(app: App, out: Path | None, only: str | None, for_import: bool, provis
         if rules_target.resolve() == target.resolve():
             raise click.UsageError(f"the alert rules would go in the dashboards' own folder {target}: choose "
                                    "another one with --rules-out")
-        unknown = [] if rules_out else rules.foreign_files(rules_target)
-        if unknown:
-            shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
-            raise QueuedashError(f"{rules_target}: holds files that are not alert rule groups ({shown}): not "
-                                 "replaced, nothing was written; choose the rules' folder with --rules-out")
+    # Both output folders are checked before either is written: a refusal writes nothing.
+    owned_files(target)
+    if rules_target is not None:
+        owned_files(rules_target, legacy=rules.is_rule_group_file, remedy=RULES_REMEDY)
         if groups or rules_target.exists():  # no empty folder beside dashboards that have no rules
-            replace_folder(rules_target, {group.filename: group.text() for group in groups})
+            replace_folder(rules_target, {group.filename: group.text() for group in groups},
+                           legacy=rules.is_rule_group_file, remedy=RULES_REMEDY)
     paths = write(built, target, replace_all=only is None)
     for item, path in zip(built, paths):
         click.echo(f"{path}  {item.title} ({item.panel_count} panels)")
@@ -139,7 +142,9 @@ def list_(app: App):
               help="Lint the alert rules for this Grafana version. Default: [alerting] grafana_version (10.4).")
 @pass_app
 def validate(app: App, paths: tuple[Path, ...], grafana_version: str | None):
-    """Lint dashboards and alert rules: the definitions' output, or the JSON files given.
+    """Lint dashboards and alert rules: the definitions' output, or the JSON files given
+    (a folder: every *.json in it and its subfolders, so the --provisioning
+    output too).
 
     Dashboards: schemaVersion 39, panel types (timeseries, stat, table, row),
     datasource references, thresholds, ids, grid placement, and every Graphite
@@ -152,9 +157,9 @@ def validate(app: App, paths: tuple[Path, ...], grafana_version: str | None):
     """
     version = _version(app.settings, grafana_version)
     if paths:
-        files = json_files(paths)
+        files = json_files(paths, recursive=True)
         if not files:
-            raise QueuedashError(f"no JSON files in {', '.join(map(str, paths))}")
+            raise QueuedashError(f"no JSON files in {', '.join(map(str, paths))} (nor in its subfolders)")
         loaded = [(str(p), read_json_object(p)) for p in files]
         checked = [(where, data) for where, data in loaded if not rules.is_rule_group(data)]
         groups = [(where, data) for where, data in loaded if rules.is_rule_group(data)]

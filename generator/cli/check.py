@@ -4,9 +4,11 @@ Prints, for each dashboard, its template variables and panels, one line each:
 ``OK``, ``EMPTY <expected metric path>`` or ``ERROR <Graphite's message>``; then
 each alert rule, evaluated as Grafana's alerting would now: ``OK``, ``FIRING``,
 ``NODATA`` (its noDataState pages) or ``ERROR``; then one summary line. Exit
-status 1 on any ERROR (with --strict, on any EMPTY too); an unreachable or
-silent Graphite is one line and exit 1, like every other queuedash error. The
-evaluations themselves are `queuedash.check.evaluate` and `queuedash.check.alerting`.
+status 1 on any ERROR, a panel's or a rule's (with --strict, on any EMPTY too);
+2 when it could not check (bad settings or definitions, an unreachable or silent
+Graphite, a server that is not graphite-web): one line, so a CI job can tell a
+broken dashboard from an outage. The evaluations themselves are
+`queuedash.check.evaluate` and `queuedash.check.alerting`.
 
 Also `queuedash discover`: the queues Graphite has metrics for, against the
 inventory.
@@ -20,7 +22,7 @@ from queuedash.check import alerting
 from queuedash.check.discover import add_queues
 from queuedash.check.discover import discover as discover_queues
 from queuedash.check.evaluate import ALL, FOUND, OK, DashboardCheck, Summary, TimeRange, check_all
-from queuedash.cli.app import App, pass_app, plural
+from queuedash.cli.app import EXIT_COULD_NOT, App, exit_status, pass_app, plural
 from queuedash.compile import rules
 from queuedash.compile.build import build_all
 from queuedash.errors import QueuedashError
@@ -60,8 +62,9 @@ def summary_line(summary: Summary, url: str, rule_counts: dict | None = None) ->
 
 
 @click.command()
-@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", metavar="URL",
-              help="graphite-web's base URL, e.g. http://graphite:8080.")
+@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", show_envvar=True,
+              metavar="URL", help="graphite-web's base URL, e.g. http://graphite:8080 (credentials for a login in "
+                                  "front of it: http://user:password@graphite:8080; never shown).")
 @click.option("--from", "from_", default="-1h", show_default=True, metavar="TIME",
               help="Start of the time range, as Graphite or Grafana write it (-1h, now-6h, -15m).")
 @click.option("--until", default="now", show_default=True, metavar="TIME", help="End of the time range.")
@@ -69,9 +72,11 @@ def summary_line(summary: Summary, url: str, rule_counts: dict | None = None) ->
 @click.option("--only", metavar="NAME", help="Check only this dashboard (name or uid).")
 @click.option("--found-values", is_flag=True,
               help="Fill variables with every value Graphite finds for them ({a,b,c}) instead of their All (*).")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each answer.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="Seconds each request may take, the whole answer included.")
 @click.option("--no-rules", is_flag=True, help="Check the dashboards only, not the alert rules.")
 @pass_app
+@exit_status(EXIT_COULD_NOT)
 def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, only: str | None,
           found_values: bool, timeout: float, no_rules: bool):
     """Evaluate every panel's queries against Graphite, as Grafana would.
@@ -90,10 +95,17 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
     NODATA (no data, and the rule's noDataState pages for it) or ERROR. --from
     and --until do not apply to rules; --only leaves them out.
 
-    Exit status 1 on any ERROR; with --strict, on any EMPTY too.
+    Exit status 0 when every panel and rule is OK, FIRING or NODATA (EMPTY
+    too, without --strict): a rule that would fire is news, not a failed
+    check; 1 on any ERROR, a panel's or a rule's (with --strict, on any EMPTY
+    too); 2 when it could not check (a mistake in the settings or
+    definitions, Graphite unreachable, too slow, or not graphite-web).
     """
     settings = app.settings
     built = build_all(settings, only=only)
+    # Made before any query: a rule the definitions cannot make is their mistake, not Graphite's.
+    groups = [] if no_rules or only is not None else [
+        group.body() for group in rules.rule_groups(settings, built, settings.alerting.grafana_version)]
     client = GraphiteClient(graphite_url, timeout)
     results = check_all(built, client, TimeRange(from_, until), FOUND if found_values else ALL)
     for dashboard in results:
@@ -103,7 +115,6 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
             click.echo(panel_line(dashboard, panel))
     rule_counts = None
     if not no_rules and only is None:
-        groups = [group.body() for group in rules.rule_groups(settings, built, settings.alerting.grafana_version)]
         checks = alerting.check_rules(client, groups)
         for rule_check in checks:
             click.echo(rule_line(rule_check))
@@ -111,16 +122,18 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
     summary = Summary.of(results)
     line = summary_line(summary, client.url, rule_counts)
     if summary.failed(strict) or (rule_counts or {}).get(alerting.ERROR):
-        raise click.ClickException(line)
+        raise click.ClickException(line)  # exit status 1: the check ran, and failed
     click.echo(line)
 
 
 @click.command()
-@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", metavar="URL",
-              help="graphite-web's base URL, e.g. http://graphite:8080.")
+@click.option("--graphite", "graphite_url", required=True, envvar="QUEUEDASH_GRAPHITE_URL", show_envvar=True,
+              metavar="URL", help="graphite-web's base URL, e.g. http://graphite:8080 (credentials for a login in "
+                                  "front of it: http://user:password@graphite:8080; never shown).")
 @click.option("--write", "write_new", is_flag=True,
               help="Append the new queues to the settings file's `queues` (comments and order kept).")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for Graphite.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="Seconds each request may take, the whole answer included.")
 @pass_app
 def discover(app: App, graphite_url: str, write_new: bool, timeout: float):
     """List the queues Graphite has metrics for, against the inventory.

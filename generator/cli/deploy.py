@@ -20,24 +20,29 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from queuedash.cli.app import App
+from queuedash.cli.app import EXIT_COULD_NOT, EXIT_FAILED, EXIT_INTERRUPTED, App, exit_status, plural
 from queuedash.compile import rules
 from queuedash.compile.build import build_all
+from queuedash.compile.validate import shape_problems
 from queuedash.deploy import rules_run, run
 from queuedash.deploy.apply import DEFAULT_JOBS, Outcome
 from queuedash.deploy.plan import ADDED, CONFLICT, DELETED, FAILED, STALE, UNCHANGED, UPDATED
 from queuedash.deploy.store import Store
-from queuedash.errors import InputError, QueuedashError, SettingsError
+from queuedash.errors import InputError, SettingsError
 from queuedash.files import json_files, read_json_object
 from queuedash.grafana.alerting import AlertingApi
 from queuedash.grafana.client import GrafanaClient, RetryPolicy
+from queuedash.grafana.errors import Interrupted
+from queuedash.identity import chosen
 from queuedash.grafana.credentials import Credentials, Redactor
 from queuedash.project import project_id
 from queuedash.settings import API_CHOICES, apply_overrides
@@ -48,17 +53,17 @@ SUMMARY_ORDER = (ADDED, UPDATED, UNCHANGED, CONFLICT, FAILED)
 def common_options(command):
     """The options deploy and diff share: where Grafana is, how to talk to it, which dashboards."""
     options = [
-        click.option("--url", envvar="GRAFANA_URL", metavar="URL",
+        click.option("--url", envvar="GRAFANA_URL", show_envvar=True, metavar="URL",
                      help="Grafana's base URL, sub-path included (https://host/grafana). "
                           "Default: [grafana] url in the settings file."),
-        click.option("--org-id", envvar="GRAFANA_ORG_ID", type=click.IntRange(min=1), metavar="ID",
+        click.option("--org-id", envvar="GRAFANA_ORG_ID", show_envvar=True, type=click.IntRange(min=1), metavar="ID",
                      help="Send X-Grafana-Org-Id (only needed for a user in several organisations)."),
-        click.option("--ca-bundle", envvar="GRAFANA_CA_BUNDLE", type=click.Path(dir_okay=False), metavar="FILE",
+        click.option("--ca-bundle", envvar="GRAFANA_CA_BUNDLE", show_envvar=True, type=click.Path(dir_okay=False), metavar="FILE",
                      help="CA certificates (PEM) to verify Grafana's TLS certificate with."),
         click.option("--insecure", is_flag=True,
                      help="Do not verify Grafana's TLS certificate (warned about; for tests only)."),
-        click.option("--timeout", envvar="GRAFANA_TIMEOUT", type=click.FloatRange(min=0, min_open=True),
-                     metavar="SECONDS", help="Seconds to wait for each request (default 10)."),
+        click.option("--timeout", envvar="GRAFANA_TIMEOUT", show_envvar=True, type=click.FloatRange(min=0, min_open=True),
+                     metavar="SECONDS", help="Seconds each request may take, the whole answer included (default 10)."),
         click.option("--retries", type=click.IntRange(min=0), default=RetryPolicy.retries, show_default=True,
                      help="Retries of a request after a connection error, a timeout, 429, 502, 503 or 504."),
         click.option("--max-backoff", type=click.FloatRange(min=0), default=RetryPolicy.max_backoff,
@@ -66,11 +71,11 @@ def common_options(command):
                      help="Longest wait between retries (waits double from 0.5 s up to this)."),
         click.option("--jobs", "-j", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True,
                      help="Dashboards handled at once, over one keep-alive connection pool."),
-        click.option("--api", envvar="GRAFANA_API", type=click.Choice(API_CHOICES),
+        click.option("--api", envvar="GRAFANA_API", show_envvar=True, type=click.Choice(API_CHOICES),
                      help="The API to use for dashboards and folders: the /apis API where Grafana serves it "
                           "(12 and 13), else the legacy /api (auto, the default); or force one. Alert rules "
                           "always go through the provisioning API. Default: [grafana] api."),
-        click.option("--project", envvar="QUEUEDASH_PROJECT", metavar="ID",
+        click.option("--project", envvar="QUEUEDASH_PROJECT", show_envvar=True, metavar="ID",
                      help="The project id recorded in every dashboard and alert rule deployed; another "
                           "project's are never touched. Default: [grafana] project, else derived from this git "
                           "repository's origin remote."),
@@ -240,12 +245,18 @@ class _EchoHandler(logging.Handler):
 def _read_folder(folder: Path, only: str | None) -> list[tuple[str, dict]]:
     files = json_files([folder])
     if only is not None:
-        files = [f for f in files if only in (f.stem, f.name)] or [f for f in files if _uid_in(f) == only]
+        names = {str(f): (f.stem, f.name) for f in files}
+        files = [f for f in files if str(f) in chosen(only, names)] or [f for f in files if _uid_in(f) == only]
         if not files:
             raise InputError(f"{folder}: no dashboard {only!r} (by file name or uid)")
     if not files:
         raise InputError(f"{folder}: no dashboard JSON files (*.json) in it")
-    return [(str(path), read_json_object(path)) for path in files]
+    found = [(str(path), read_json_object(path)) for path in files]
+    for where, data in found:
+        # What Grafana would store but could not show (panels that are not a list...).
+        for problem in shape_problems(data)[:1]:
+            raise InputError(f"{where}: {problem}")
+    return found
 
 
 def _uid_in(path: Path) -> str | None:
@@ -255,19 +266,10 @@ def _uid_in(path: Path) -> str | None:
         return None
 
 
-def _as_click_errors(command):
-    """Errors are one line and exit 1 (the group does the same), redacted once more on the
-    way out: the client already redacts, this covers any message built elsewhere."""
-
-    @functools.wraps(command)
-    def run(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except QueuedashError as exc:
-            redact = Redactor.for_credentials(Credentials.from_environment(os.environ))
-            raise click.ClickException(redact(str(exc))) from None
-
-    return run
+def _as_click_errors(command, status: int = EXIT_FAILED):
+    """Errors are one line (the group prints them, through the redacting output) and exit
+    with `status`."""
+    return exit_status(status)(command)
 
 
 def _progress(label: str, length: int):
@@ -302,8 +304,12 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     deployed are never written, even with --force. Nothing is written when the
     dashboards' Graphite data source is missing. The alert rules follow, the same
     way, one write per rule group (--no-rules leaves them out); credentials that
-    may not provision them stop deploy before anything is written. Exit status 1
-    when anything failed or conflicted.
+    may not provision them stop deploy before anything is written.
+
+    Exit status 0 when every dashboard and rule is added, updated or unchanged;
+    1 when any failed or conflicted, or nothing could be deployed (one line says
+    why); 130 after Ctrl-C, which stops what has not started, lets the requests
+    in flight finish and prints the outcome of every dashboard and rule touched.
 
     Credentials come from the environment only: GRAFANA_TOKEN (a service-account
     token, sent as Bearer), or GRAFANA_USER and GRAFANA_PASSWORD (Basic auth).
@@ -312,53 +318,84 @@ def deploy(app, dry_run, force, prune, show_diff, **options):
     if prune and connection.only:
         raise click.UsageError("--prune needs every dashboard: it cannot go with --only")
     with connection.logging():
-        outcomes, rule_run = _run_deploy(connection, dry_run=dry_run, force=force, prune=prune)
+        result = _run_deploy(connection, dry_run=dry_run, force=force, prune=prune)
+    rule_run = result.rules
     rule_outcomes = rule_run.outcomes if rule_run else []
-    for outcome in outcomes + rule_outcomes:
+    for outcome in result.outcomes + rule_outcomes:
         line = f"{outcome.status:<10}{outcome.uid}  {outcome.title}"
         connection.echo(f"{line}  ({outcome.detail})" if outcome.detail else line)
         if show_diff and outcome.diff:
             connection.echo(outcome.diff.rstrip("\n"))
-    for outcome in outcomes:
+    for outcome in result.outcomes + rule_outcomes:
         if outcome.warning:
             connection.echo(f"warning: {outcome.warning}", err=True)
-    connection.echo(_summary(outcomes, dry_run=dry_run, prune=prune))
-    if rule_run is not None and (rule_outcomes or rule_run.groups):
-        connection.echo(_summary(rule_outcomes, dry_run=dry_run, prune=prune, head="rules"))
-    if any(outcome.status in (CONFLICT, FAILED) for outcome in outcomes + rule_outcomes):
+    interrupted = result.interrupted
+    connection.echo(_summary(result.outcomes, dry_run=dry_run, prune=prune,
+                             not_started=result.not_started if interrupted else None))
+    rules_not_started = rule_run.not_started if rule_run else 0
+    if rule_run is not None and (rule_outcomes or rule_run.groups or rules_not_started):
+        connection.echo(_summary(rule_outcomes, dry_run=dry_run, prune=prune, head="rules",
+                                 not_started=rules_not_started if interrupted else None))
+    if interrupted:
+        left = plural(result.not_started, "dashboard") + (
+            f" and {plural(rules_not_started, 'alert rule')}" if rules_not_started else "")
+        connection.echo("Error: interrupted: the requests in flight finished, the outcome of each is above; "
+                        f"{left} not started", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    if any(outcome.status in (CONFLICT, FAILED) for outcome in result.outcomes + rule_outcomes):
         raise click.exceptions.Exit(1)
 
 
-def _run_deploy(connection: Connection, *, dry_run: bool, force: bool,
-                prune: bool) -> tuple[list[Outcome], rules_run.RulesRun | None]:
+def _run_deploy(connection: Connection, *, dry_run: bool, force: bool, prune: bool) -> run.DeployRun:
     dashboards = connection.dashboards()
     project = connection.project()
     client, store = connection.connect()
-    with client:
+    with client, _stopping_on_ctrl_c(client):
         # Rules are made for this Grafana's version: one that cannot be made stops deploy before any write.
         groups = connection.rule_groups(dashboards) if connection.with_rules else None
-        result = run.deploy(client, store, dashboards, connection.folder_chain(), rule_groups=groups,
-                            project=project, jobs=connection.jobs, only=connection.only is not None,
-                            dry_run=dry_run, force=force, prune=prune, progress=_progress)
-    rule_run = result.rules
+        try:
+            result = run.deploy(client, store, dashboards, connection.folder_chain(), rule_groups=groups,
+                                project=project, jobs=connection.jobs, only=connection.only is not None,
+                                dry_run=dry_run, force=force, prune=prune, progress=_progress)
+        except Interrupted:  # stopped before anything was touched (data sources, permissions, folders, lists)
+            raise KeyboardInterrupt from None
     for warning in result.warnings:
         connection.echo(f"warning: {warning}", err=True)
     for event in result.folders:
         if event.status != "exists" or event.detail:
             connection.echo(f"folder    {event.uid}  {event.title}  ({event.status}"
                             + (f"; {event.detail})" if event.detail else ")"))
-    for group in rule_run.groups if rule_run else []:
+    for group in result.rules.groups if result.rules else []:
         connection.echo(f"group     {group.title}  ({group.status}: {group.detail})")
-    return result.outcomes, rule_run
+    return result
 
 
-def _summary(outcomes: list[Outcome], *, dry_run: bool, prune: bool, head: str = "deploy") -> str:
+@contextmanager
+def _stopping_on_ctrl_c(client: GrafanaClient):
+    """While deploying, Ctrl-C (SIGINT) stops the client instead of raising where the main
+    thread happens to be: nothing new starts, the requests in flight finish (each within
+    --timeout), and the outcomes are printed. Only the main thread can take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: client.stopping.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _summary(outcomes: list[Outcome], *, dry_run: bool, prune: bool, head: str = "deploy",
+             not_started: int | None = None) -> str:
+    """One summary line; `not_started` is given when Ctrl-C stopped the deploy."""
     counts = Counter(outcome.status for outcome in outcomes)
     parts = [f"{counts[status]} {status}" for status in SUMMARY_ORDER]
     if prune:
         parts.append(f"{counts[DELETED]} deleted")
     if counts[STALE]:
         parts.append(f"{counts[STALE]} stale")
+    if not_started is not None:
+        parts.append(f"{not_started} not started (interrupted)")
     head = f"{head} (dry run, nothing written)" if dry_run else head
     return f"{head}: {', '.join(parts)}"
 
@@ -368,34 +405,54 @@ def _summary(outcomes: list[Outcome], *, dry_run: bool, prune: bool, head: str =
 @click.command()
 @common_options
 @click.pass_obj
-@_as_click_errors
+@exit_status(EXIT_COULD_NOT)
 def diff(app, **options):
-    """Show how Grafana differs from the generated dashboards.
+    """Show how Grafana differs from the generated dashboards and alert rules.
 
     A unified diff per dashboard, live (Grafana) -> generated, of normalized
     JSON (sorted keys, without id, version and queuedash's marker), then per
     alert rule (--no-rules leaves them out). Dashboards and rules queuedash
-    deployed that are no longer generated are listed. Exit status 0 when
-    nothing differs, 1 when something does: usable as a CI check. Writes
-    nothing.
+    deployed that are no longer generated are listed. Writes nothing.
+
+    Exit status, for a CI check: 0 when nothing differs, 1 when something
+    does, 2 when it could not check (bad settings or definitions, Grafana
+    unreachable, credentials refused, a dashboard or the alert rules that
+    could not be read).
+
+    Credentials come from the environment only: GRAFANA_TOKEN, or GRAFANA_USER
+    and GRAFANA_PASSWORD (a Viewer is enough for the dashboards; on Grafana
+    10.x, reading the alert rules needs the Admin role, or --no-rules).
     """
     connection = Connection(app, **options)
     with connection.logging():
-        differing, only_in_grafana, total, rules_total = _run_diff(connection)
-    noun = f"dashboard{'s' if total != 1 else ''}"
-    if rules_total is not None:
-        noun += f" and {rules_total} rule{'s' if rules_total != 1 else ''}"
-    summary = f"diff: {differing} of {total} {noun} differ" if differing else f"diff: no differences in {total} {noun}"
+        result, rules_total = _run_diff(connection)
+    unreadable = len(result.errors)
+    rules = result.rules
+    differing = result.differing
+    only_in_grafana = len(result.only_in_grafana) + (len(rules.only_in_grafana) if rules else 0)
+    compared = result.total - unreadable
+
+    def counted(dashboards: int) -> str:
+        text = plural(dashboards, "dashboard")
+        return f"{text} and {plural(rules.total, 'rule')}" if rules is not None else text
+
+    summary = (f"diff: {differing} of {counted(result.total)} differ" if differing
+               else f"diff: no differences in {counted(compared)}")
     if only_in_grafana:
         summary += f", {only_in_grafana} only in Grafana"
+    if unreadable:
+        summary += f", {unreadable} could not be read"
+    if result.rules_error:
+        summary += f", {plural(rules_total, 'alert rule')} could not be read"
     connection.echo(summary, err=True)
+    if unreadable or result.rules_error:
+        raise click.exceptions.Exit(EXIT_COULD_NOT)
     if differing or only_in_grafana:
         raise click.exceptions.Exit(1)
 
 
-def _run_diff(connection: Connection) -> tuple[int, int, int, int | None]:
-    """Prints the differences; returns (differing, only in Grafana, generated dashboards,
-    generated rules or None when rules were left out)."""
+def _run_diff(connection: Connection) -> tuple[run.DiffRun, int]:
+    """Prints the differences; returns the run and how many rules were generated."""
     dashboards = connection.dashboards()
     client, store = connection.connect(out_err=True)
     with client:
@@ -406,9 +463,11 @@ def _run_diff(connection: Connection) -> tuple[int, int, int, int | None]:
     rules_result = result.rules
     for line in result.errors:
         connection.echo(line, err=True)
+    if result.rules_error:
+        connection.echo(f"alert rules: {result.rules_error}", err=True)
     for text in result.differences + (rules_result.differences if rules_result else []):
         connection.echo(text)
     only = result.only_in_grafana + (rules_result.only_in_grafana if rules_result else [])
     for uid, title in only:
         connection.echo(f"only in Grafana: {uid}  {title}  (deployed by queuedash, no longer generated)")
-    return result.differing, len(only), result.total, rules_result.total if rules_result else None
+    return result, sum(len(body["rules"]) for body in groups or [])

@@ -3,7 +3,11 @@
 A definition is a Python file in the definitions folder with a function
 ``build(settings)`` returning one `model.Dashboard` or a list of them. Every
 failure (the file raises, returns something else, a duplicate uid, an empty
-title, a lint problem) is a `DefinitionError` naming the file and dashboard.
+title, a lint problem) is a `DefinitionError` naming the file and dashboard;
+an exception of the definition's own also names the line of the file it came
+through, and is the error's cause (what `--debug` shows). A definition that
+has not finished after `settings.definition_timeout` seconds is stopped
+(`timelimit`).
 
 Writing is all or nothing (`queuedash.files`): a failed build leaves the
 previous one as it was.
@@ -11,7 +15,7 @@ previous one as it was.
 Alert rules attached to panels (`authoring.alerts`) are collected here with
 the panel's id (`Built.alerts`); `compile/rules.py` turns them into rule groups.
 
-Imports `errors`, `model`, `alerts`, `settings`, `encode`, `validate`.
+Imports `errors`, `files`, `identity`, `model`, `alerts`, `settings`, `encode`, `timelimit`, `validate`.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ import gc
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterator
 
 from queuedash.errors import DefinitionError, QueuedashError, SettingsError
-from queuedash.files import replace_folder, write_files
+from queuedash.files import add_to_folder, replace_folder
+from queuedash.identity import chosen
 from queuedash.authoring.alerts import Alert
 from queuedash.authoring.model import Dashboard
 from queuedash.settings import Settings
 from queuedash.compile.encode import encode_plain, plain
+from queuedash.compile.timelimit import OutOfTime, time_limit
 from queuedash.compile.validate import problems
 
 
@@ -51,6 +59,12 @@ class Built:
     data: dict
     text: str
     alerts: tuple[PanelAlert, ...] = ()
+    #: The definition file (for its rules' errors and time limit); None: `source` names it.
+    path: Path | None = None
+
+    @property
+    def definition(self) -> Path:
+        return self.path or Path(self.source)
 
     @property
     def filename(self) -> str:
@@ -86,28 +100,68 @@ def _load(path: Path):
     name = f"queuedash_definitions.{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file: any exception is their mistake to see
-        raise DefinitionError(f"{_display(path)}: cannot load the definition: {_describe(exc)}") from None
+    spec.loader.exec_module(module)
     if not callable(getattr(module, "build", None)):
         raise DefinitionError(f"{_display(path)}: defines no build(settings) function")
     return module
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"{type(exc).__name__}: {exc.msg}"
     text = str(exc)
     if isinstance(exc, QueuedashError):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _dashboards_of(path: Path, settings: Settings) -> list[Dashboard]:
-    module = _load(path)
+def _line_in(path: Path, exc: BaseException) -> int | None:
+    """The line of the definition file the exception came through (the deepest one)."""
+    if isinstance(exc, SyntaxError) and exc.filename and _same_file(exc.filename, path):
+        return exc.lineno
+    line, frame = None, exc.__traceback__
+    while frame is not None:
+        if _same_file(frame.tb_frame.f_code.co_filename, path):
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line
+
+
+def _same_file(filename: str, path: Path) -> bool:
+    return filename == str(path) or Path(filename).resolve() == path.resolve()
+
+
+@contextlib.contextmanager
+def definition_code(path: Path, stage: str, timeout: float) -> Iterator[SimpleNamespace]:
+    """Run code of the definition at `path` (loading it, its build(), what the alert rules
+    it declared compute): within `timeout` seconds, and with any exception of its own one
+    `DefinitionError` naming the file, the line it came through and `stage` (what was being
+    done: the block may change `.stage` of what it is given as it goes)."""
+    doing = SimpleNamespace(stage=stage)
     try:
+        with time_limit(timeout):
+            yield doing
+    except QueuedashError as exc:
+        # A settings mistake the definition found is the settings file's (its message says so).
+        if isinstance(exc, SettingsError) or str(exc).startswith(_display(path)):
+            raise
+        raise DefinitionError(f"{_display(path)}: {doing.stage}: {exc}") from exc
+    except OutOfTime as exc:
+        raise DefinitionError(
+            f"{_where(path, exc)}: {doing.stage}: did not finish within {timeout:g} s "
+            "(stopped at this line; raise the limit with --definition-timeout, "
+            "QUEUEDASH_DEFINITION_TIMEOUT or definition_timeout in the settings)") from exc
+    except (Exception, SystemExit) as exc:  # a user's file: any exception is their mistake to see
+        raise DefinitionError(
+            f"{_where(path, exc)}: {doing.stage}: {_describe(exc)} (--debug shows the traceback)") from exc
+
+
+def _dashboards_of(path: Path, settings: Settings) -> list[Dashboard]:
+    """Load the definition and call its build(); both within the time limit."""
+    with definition_code(path, "cannot load the definition", settings.definition_timeout) as doing:
+        module = _load(path)
+        doing.stage = f"dashboard {path.stem!r}"
         result = module.build(settings)
-    except Exception as exc:
-        raise DefinitionError(f"{_display(path)}: dashboard {path.stem!r}: {_describe(exc)}") from None
     items = result if isinstance(result, (list, tuple)) else [result]
     for item in items:
         if not isinstance(item, Dashboard):
@@ -117,7 +171,13 @@ def _dashboards_of(path: Path, settings: Settings) -> list[Dashboard]:
     return list(items)
 
 
-def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True) -> Built:
+def _where(path: Path, exc: BaseException) -> str:
+    """`file:line` when the exception came through a line of the file, else the file."""
+    line = _line_in(path, exc)
+    return f"{_display(path)}:{line}" if line else _display(path)
+
+
+def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True, path: Path | None = None) -> Built:
     name = dashboard.name or dashboard.uid or ""
     where = f"{source}: dashboard {name!r}"
     if not str(dashboard.title or "").strip():
@@ -135,7 +195,7 @@ def compile_dashboard(dashboard: Dashboard, source: str, lint: bool = True) -> B
     except (TypeError, ValueError) as exc:  # a value JSON has no form for (a set, an object)
         raise DefinitionError(f"{where}: cannot encode: {_describe(exc)}") from None
     return Built(name=name, uid=data["uid"], title=data["title"], source=source, data=data, text=text,
-                 alerts=_alerts_of(dashboard))
+                 alerts=_alerts_of(dashboard), path=path)
 
 
 def _alerts_of(dashboard: Dashboard) -> tuple[PanelAlert, ...]:
@@ -185,16 +245,16 @@ def build_all(settings: Settings, only: str | None = None, lint: bool = True) ->
         for path in definition_files(settings.definitions):
             source = _display(path)
             for dashboard in _dashboards_of(path, settings):
-                built.append(compile_dashboard(dashboard, source, lint))
+                built.append(compile_dashboard(dashboard, source, lint, path))
     _check_unique(built)
     _check_zero_metrics(settings, built)
     built.sort(key=lambda b: b.name)
     if only is not None:
-        chosen = [b for b in built if only in (b.name, b.uid)]
-        if not chosen:
+        keys = chosen(only, {b.name: (b.name, b.uid) for b in built})
+        if not keys:
             names = ", ".join(b.name for b in built)
             raise DefinitionError(f"no dashboard named {only!r} (there are: {names})")
-        return chosen
+        return [b for b in built if b.name in keys]
     return built
 
 
@@ -251,7 +311,8 @@ def write(built: list[Built], out: Path, *, replace_all: bool = True) -> list[Pa
     """Write the dashboards into `out`, all or nothing.
 
     With `replace_all` the folder ends up holding exactly these files (stale
-    dashboards disappear); otherwise only these files are replaced.
+    dashboards disappear); otherwise only these files are replaced. Either way
+    a folder holding files queuedash did not write is refused (`files`).
     """
     texts = {item.filename: item.text for item in built}
-    return replace_folder(out, texts) if replace_all else write_files(out, texts)
+    return replace_folder(out, texts) if replace_all else add_to_folder(out, texts)

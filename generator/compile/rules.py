@@ -95,20 +95,15 @@ def rules_folder(dashboards_folder: Path) -> Path:
     return Path(dashboards_folder).parent / RULES_FOLDER
 
 
-def foreign_files(folder: Path) -> list[str]:
-    """What in `folder` is not a rule group file `build` wrote: before replacing a folder the
-    user did not name, so that nothing of theirs is lost."""
-    if not folder.is_dir():
-        return []
-    found = []
-    for path in sorted(folder.iterdir()):
-        try:
-            ours = path.is_file() and path.suffix == ".json" and is_rule_group(json.loads(path.read_text("utf-8")))
-        except (OSError, UnicodeDecodeError, ValueError):
-            ours = False
-        if not ours:
-            found.append(path.name)
-    return found
+def is_rule_group_file(path: Path) -> bool:
+    """A rule group file `build` wrote: how the rules' folder from before `build` kept a
+    record of its output (`files.owned_files`) is recognised as queuedash's."""
+    if path.suffix != ".json" or not path.is_file() or path.is_symlink():
+        return False
+    try:
+        return is_rule_group(json.loads(path.read_text("utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
 
 
 def rule_groups(settings: Settings, built, version: str) -> list[RuleGroup]:
@@ -126,16 +121,23 @@ def _rule_groups(settings: Settings, built, version: str) -> list[RuleGroup]:
     prefix = settings.dashboards.uid_prefix
     grouped: dict[str, list[tuple[dict, int, str]]] = defaultdict(list)
     for item in built:
+        if not item.alerts:
+            continue
         panels = {panel.get("id"): panel for panel in _panels(item.data.get("panels", []))}
-        for found in item.alerts:
-            alert = found.alert
-            where = f"{item.source}: dashboard {item.name!r}: panel {found.panel_title!r}: alert {alert.name!r}"
-            target = alert.target or _panel_target(panels.get(found.panel_id, {}), alert.ref, where)
-            _check_query(target, where)
-            rule = rule_json(alert, uid=make_uid(f"{prefix}-{alert.name}"), target=target,
-                             datasource_uid=settings.datasource.uid, dashboard_uid=item.uid,
-                             panel_id=found.panel_id, version=version, org_id=settings.grafana.org_id or 1)
-            grouped[alert.group or settings.grafana.folder.title].append((rule, alert.options.interval, where))
+        # A rule's fields are the definition's objects (its own Condition, say): what they compute
+        # is the definition's code, stopped and reported as its build() is.
+        with build.definition_code(item.definition, f"dashboard {item.name!r}", settings.definition_timeout) \
+                as doing:
+            for found in item.alerts:
+                alert = found.alert
+                doing.stage = f"dashboard {item.name!r}: panel {found.panel_title!r}: alert {alert.name!r}"
+                where = f"{item.source}: {doing.stage}"
+                target = alert.target or _panel_target(panels.get(found.panel_id, {}), alert.ref, where)
+                _check_query(target, where)
+                rule = rule_json(alert, uid=make_uid(f"{prefix}-{alert.name}"), target=target,
+                                 datasource_uid=settings.datasource.uid, dashboard_uid=item.uid,
+                                 panel_id=found.panel_id, version=version, org_id=settings.grafana.org_id or 1)
+                grouped[alert.group or settings.grafana.folder.title].append((rule, alert.options.interval, where))
     groups = [_group(folder_uid, title, members) for title, members in grouped.items()]
     _check_unique(groups)
     return sorted(groups, key=lambda group: group.title)

@@ -34,8 +34,11 @@ PAIRS = {")": "(", "}": "{", "]": "["}
 
 
 def problems(dashboard: dict) -> list[str]:
-    """Every problem found in one dashboard, each as one line."""
-    found: list[str] = []
+    """Every problem found in one dashboard, each as one line. Any JSON object can be
+    given: one not shaped like a dashboard gets the `shape_problems` alone."""
+    found = shape_problems(dashboard)
+    if found:
+        return found
     _check_dashboard(dashboard, found)
     panels = list(_all_panels(dashboard.get("panels", [])))
     _check_ids(panels, found)
@@ -45,6 +48,46 @@ def problems(dashboard: dict) -> list[str]:
     for variable in dashboard.get("templating", {}).get("list", []):
         _check_datasource(variable.get("datasource"), f"variable {variable.get('name')!r}", found)
     return found
+
+
+def shape_problems(dashboard: dict) -> list[str]:
+    """What makes a JSON object no dashboard Grafana can show: the skeleton has other types
+    (`panels` not a list of objects, a target that is not an object...)."""
+    if not isinstance(dashboard, dict):
+        return ["not a dashboard (expected a JSON object)"]
+    found: list[str] = []
+    panels = dashboard.get("panels", [])
+    if not _objects(panels):
+        return ["`panels` must be a list of objects"]
+    for key in ("templating", "annotations"):
+        value = dashboard.get(key, {})
+        if not isinstance(value, dict) or not _objects(value.get("list", [])):
+            found.append(f"`{key}` must be an object with a list of objects")
+    for panel in panels:
+        if panel.get("type") == "row" and not _objects(panel.get("panels", [])):
+            found.append(f"{_label(panel)}: a row's `panels` must be a list of objects")
+    if found:
+        return found
+    for panel in _all_panels(panels):
+        label = _label(panel)
+        for key, kind in (("gridPos", dict), ("options", dict), ("fieldConfig", dict)):
+            if key in panel and not isinstance(panel[key], kind):
+                found.append(f"{label}: `{key}` must be an object")
+        if "targets" in panel and not _objects(panel["targets"]):
+            found.append(f"{label}: `targets` must be a list of objects")
+        config = panel.get("fieldConfig")
+        if isinstance(config, dict) and "defaults" in config:
+            defaults = config["defaults"]
+            if not isinstance(defaults, dict):
+                found.append(f"{label}: fieldConfig.defaults must be an object")
+            elif isinstance(defaults.get("thresholds"), dict) and "steps" in defaults["thresholds"] \
+                    and not _objects(defaults["thresholds"]["steps"]):
+                found.append(f"{label}: threshold steps must be a list of objects")
+    return found
+
+
+def _objects(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
 def _all_panels(panels):
@@ -145,7 +188,7 @@ def _check_datasource(ref, where: str, found: list[str]) -> None:
 def _check_panel(panel: dict, found: list[str]) -> None:
     label = _label(panel)
     kind = panel.get("type")
-    if kind not in PANEL_TYPES:
+    if not isinstance(kind, str) or kind not in PANEL_TYPES:
         found.append(f"{label}: panel type {kind!r} is not one of {', '.join(sorted(PANEL_TYPES))}")
         return
     for key in sorted(LEGACY_PANEL_KEYS & set(panel)):
@@ -199,7 +242,7 @@ def _check_targets(panel: dict, label: str, found: list[str]) -> None:
     for ref in refs:
         if not isinstance(ref, str) or not REF_ID.match(ref):
             found.append(f"{label}: refId {ref!r} must be one capital letter to be referenceable")
-    if len(set(refs)) != len(refs):
+    if len(set(map(repr, refs))) != len(refs):
         found.append(f"{label}: refIds repeat: {refs}")
     expanded = None  # Grafana's expansion of the panel's references, when a target has one
     for target in targets:
@@ -220,7 +263,9 @@ def _check_targets(panel: dict, label: str, found: list[str]) -> None:
                 found.append(f"{where}: #{ref} refers to itself")
         if references:
             if expanded is None:
-                expanded = expand_references([(t.get("refId"), t.get("target", "")) for t in targets])
+                expanded = expand_references([(t.get("refId"), t.get("target")) for t in targets
+                                              if isinstance(t.get("refId"), str)
+                                              and isinstance(t.get("target"), str)])
             want = expanded.get(target.get("refId"))
             if target.get("targetFull") != want:
                 found.append(f"{where}: targetFull must be the expanded target {want!r}")

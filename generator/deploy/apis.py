@@ -132,7 +132,9 @@ class ApisStore:
              on_done: Callable[[Reading], None] | None = None) -> list[Reading]:
         items = self._items()
         readings = [Reading(uid, live_from_item(items[uid]) if uid in items else None) for uid in uids]
-        return run_parallel(readings, self._confirmed, jobs, on_done)
+        # Once the client is stopping (Ctrl-C), the dashboards not confirmed yet are left out.
+        return [reading for reading in run_parallel(readings, self._confirmed, jobs, on_done,
+                                                    stop=self.client.stopping) if reading]
 
     def reread(self, uid: str) -> Reading:
         try:

@@ -5,9 +5,11 @@ Work on dashboards runs on `jobs` threads over the client's one keep-alive
 session. One dashboard's failure never stops the others: it becomes a `failed`
 outcome. A save Grafana refuses as stale (412 `version-mismatch`, or 409) is
 read again and re-planned: a person's change is a conflict, the same content
-saved by another deploy is unchanged, anything else is saved once more.
-Results are data (`Outcome`), returned in a stable order (by uid) whatever
-order the threads finish in; nothing here prints.
+saved by another deploy is unchanged, anything else is saved once more. Once
+the client is stopping (Ctrl-C), no dashboard starts: the ones in flight
+finish, the others are left out of the results. Results are data (`Outcome`),
+returned in a stable order (by uid) whatever order the threads finish in;
+nothing here prints.
 
 Imports `queuedash.grafana.errors`, and `plan` and `store` of this package;
 never the model.
@@ -15,7 +17,8 @@ never the model.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 
@@ -44,24 +47,46 @@ class Outcome:
 
 
 def run_parallel(items: Iterable[T], work: Callable[[T], R], jobs: int,
-                 on_done: Callable[[R], None] | None = None) -> list[R]:
+                 on_done: Callable[[R], None] | None = None, stop: threading.Event | None = None) -> list[R | None]:
     """`work` over `items` on `jobs` threads; results in the items' order. `on_done` is
-    called in the calling thread as each finishes (for a progress bar)."""
+    called in the calling thread as each finishes (for a progress bar).
+
+    Once `stop` is set, no item starts: those running finish, the others' results are
+    None. A KeyboardInterrupt in the calling thread cancels what has not started too,
+    and waits for what runs, before it goes on up.
+    """
     items = list(items)
     results: list[R | None] = [None] * len(items)
+    stopped = stop.is_set if stop is not None else (lambda: False)
     if jobs <= 1:
         for index, item in enumerate(items):
+            if stopped():
+                break
             results[index] = work(item)
             if on_done:
                 on_done(results[index])
-        return results  # type: ignore[return-value]
+        return results
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="queuedash-deploy") as pool:
         futures = {pool.submit(work, item): index for index, item in enumerate(items)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if on_done:
-                on_done(results[futures[future]])
-    return results  # type: ignore[return-value]
+        pending = set(futures)
+        try:
+            while pending:
+                # A short wait, so a stop is seen while long requests run.
+                done, pending = wait(pending, timeout=0.1 if stop is not None else None,
+                                     return_when=FIRST_COMPLETED)
+                for future in done:
+                    if future.cancelled():
+                        continue
+                    results[futures[future]] = future.result()
+                    if on_done:
+                        on_done(results[futures[future]])
+                if stopped():
+                    for future in pending:
+                        future.cancel()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return results
 
 
 # ----- applying -----------------------------------------------------------------------------
@@ -76,20 +101,33 @@ def save_message(step: Step) -> str:
 
 
 def apply_plan(store: Store, steps: list[Step], folder_uid: str, *, replan: Replan, jobs: int = DEFAULT_JOBS,
-               dry_run: bool = False, on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Carry the steps out; returns one outcome per step, sorted by uid."""
+               dry_run: bool = False, on_done: Callable[[Outcome], None] | None = None,
+               stop: threading.Event | None = None) -> list[Outcome]:
+    """Carry the steps out; returns one outcome per step, sorted by uid. Once `stop` is
+    set, writes not started are left out (nothing was done to them), and so is a write
+    the client did not send because it was stopping (on /apis, after its dry run); steps
+    that write nothing still have their outcome."""
 
-    def carry_out(step: Step) -> Outcome:
+    def carry_out(step: Step) -> Outcome | None:
         if dry_run or not step.writes:
             return _without_writing(step)
         try:
             if step.action == DELETED:
                 return _delete(store, step)
             return _save(store, step, folder_uid, replan)
+        except errors.Interrupted as exc:
+            if not exc.attempts:
+                return None  # its write never left: nothing was done to it
+            return Outcome(step.uid, step.title, FAILED, str(exc))
         except errors.GrafanaError as exc:
             return Outcome(step.uid, step.title, FAILED, str(exc))
 
-    outcomes = run_parallel(steps, carry_out, jobs, on_done)
+    writing = [step for step in steps if step.writes and not dry_run]
+    outcomes = [carry_out(step) for step in steps if not (step.writes and not dry_run)]
+    if on_done:
+        for outcome in outcomes:
+            on_done(outcome)
+    outcomes += [o for o in run_parallel(writing, carry_out, jobs, on_done, stop=stop) if o]
     return sorted(outcomes, key=lambda outcome: outcome.uid)
 
 

@@ -106,8 +106,10 @@ class LegacyStore:
 
     def read(self, uids: Iterable[str], *, jobs: int,
              on_done: Callable[[Reading], None] | None = None) -> list[Reading]:
-        """GET each dashboard (§4.1); absent ones read as None, failures as an error text."""
-        return run_parallel(uids, self.reread, jobs, on_done)
+        """GET each dashboard (§4.1); absent ones read as None, failures as an error text.
+        Once the client is stopping (Ctrl-C), the dashboards not read yet are left out."""
+        return [reading for reading in run_parallel(uids, self.reread, jobs, on_done, stop=self.client.stopping)
+                if reading]
 
     def reread(self, uid: str) -> Reading:
         try:
@@ -154,6 +156,8 @@ class LegacyStore:
             return set()
         try:
             items = self.apis.list_dashboards()
+        except errors.Interrupted:
+            raise
         except errors.GrafanaError as exc:
             log.warning("the /apis list failed (%s); dashboards left in the folder come from search alone", exc)
             return set()

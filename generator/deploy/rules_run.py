@@ -7,6 +7,8 @@ whole-group PUT per group that changes, groups that receive moved rules first (s
 a rule moving between two groups of queuedash's is moved, not deleted and made
 again); rules of a group queuedash no longer generates are deleted one by one
 (with --prune). A group whose write fails fails its rules, never the others.
+Once the client is stopping (Ctrl-C) no write starts: a rule whose write never
+left is counted as not started, as a dashboard is.
 
 Grafana's provisioning API has no version check on rules: a change made through
 the API between this read and the write is overwritten (the UI cannot edit them).
@@ -43,6 +45,8 @@ class RulesRun:
     groups: list[GroupEvent]
     #: One per rule touched, sorted by uid (an Outcome, as for dashboards).
     outcomes: list[Outcome]
+    #: Rules whose write never started: the client was stopping (Ctrl-C).
+    not_started: int = 0
 
 
 def checked_groups(found: list[tuple[str, dict]]) -> list[dict]:
@@ -111,7 +115,7 @@ def deploy_rules(api: AlertingApi, generated: list[dict], folder_uid: str, *, pr
     live, intervals = reading if reading is not None else read(api, generated)
     plans = plan_rules(generated, live, intervals, folder_uid, project=project, force=force, prune=prune)
     events: list[GroupEvent] = []
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome | None] = []
     # Groups that receive a moved rule first: the rule moves instead of being deleted and re-made.
     for plan in sorted(plans, key=lambda plan: not plan.receives_moved_rules):
         if plan.interval_changes and not plan.foreign:
@@ -121,7 +125,8 @@ def deploy_rules(api: AlertingApi, generated: list[dict], folder_uid: str, *, pr
             outcomes += [_outcome(step) for step in plan.steps]
             continue
         outcomes += _write(api, plan, events)
-    return RulesRun(events, sorted(outcomes, key=lambda outcome: outcome.uid))
+    done = [outcome for outcome in outcomes if outcome is not None]
+    return RulesRun(events, sorted(done, key=lambda outcome: outcome.uid), not_started=len(outcomes) - len(done))
 
 
 def _outcome(step, status: str | None = None, detail: str | None = None) -> Outcome:
@@ -131,11 +136,17 @@ def _outcome(step, status: str | None = None, detail: str | None = None) -> Outc
     return Outcome(step.uid, step.title, status or step.action, text, step.diff() if step.action == "conflict" else "")
 
 
-def _write(api: AlertingApi, plan: GroupPlan, events: list[GroupEvent]) -> list[Outcome]:
+def _write(api: AlertingApi, plan: GroupPlan, events: list[GroupEvent]) -> list[Outcome | None]:
+    """The group's outcomes; None for a rule whose write never left (the client was stopping)."""
     body = plan.body()
     if plan.generated and body["rules"]:
         try:
             api.replace_group(body)
+        except errors.Interrupted as exc:
+            if exc.attempts:
+                events.append(GroupEvent(plan.folder_uid, plan.title, "failed", str(exc)))
+                return [_outcome(step, FAILED, str(exc)) if step.writes else _outcome(step) for step in plan.steps]
+            return [None if step.writes else _outcome(step) for step in plan.steps]
         except errors.GrafanaError as exc:
             events.append(GroupEvent(plan.folder_uid, plan.title, "failed", str(exc)))
             return [_outcome(step, FAILED, str(exc)) if step.writes else _outcome(step) for step in plan.steps]
@@ -149,6 +160,9 @@ def _write(api: AlertingApi, plan: GroupPlan, events: list[GroupEvent]) -> list[
             continue
         try:
             gone = not api.delete_rule(step.uid)
+        except errors.Interrupted as exc:
+            outcomes.append(_outcome(step, FAILED, str(exc)) if exc.attempts else None)
+            continue
         except errors.GrafanaError as exc:
             outcomes.append(_outcome(step, FAILED, str(exc)))
             continue

@@ -7,7 +7,9 @@ the data sources, ensures the folders, reads what Grafana holds, plans, then
 applies; `diff` reads and compares. Both take the dashboards as JSON (what
 `compile` built, or files read from disk) and a store over a client that has
 passed its start checks; both return data (`DeployRun`, `DiffRun`) for the
-command line to print. Nothing here prints or builds.
+command line to print. A client told to stop (`client.stopping`, set by Ctrl-C)
+ends a deploy early: what was done is in the outcomes, the rest is counted as
+not started. Nothing here prints or builds.
 
 The alert rules (rule group bodies, `rules_run.py`) go through the same runs,
 whichever path the dashboards take: the provisioning API is the same on both.
@@ -113,6 +115,10 @@ class DeployRun:
     warnings: list[str] = field(default_factory=list)
     #: The alert rules; None when they were left out.
     rules: rules_run.RulesRun | None = None
+    #: Stopped by `client.stopping` (Ctrl-C): how many dashboards it never started (the
+    #: rules not started are in `rules`).
+    interrupted: bool = False
+    not_started: int = 0
 
 
 def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders: list[tuple[str, str]], *,
@@ -149,18 +155,30 @@ def deploy(client: GrafanaClient, store: Store, dashboards: list[dict], folders:
     unreadable = [r for r in readings + leftovers if r.error]
     live = {r.uid: r.live for r in readings if not r.error}
     others = {r.uid: r.live for r in leftovers if not r.error and r.live}
+    if client.stopping.is_set():  # interrupted while reading: nothing written
+        return DeployRun(events, [], warnings, _not_started(rule_groups) if reading is not None else None,
+                         interrupted=True, not_started=len(dashboards))
     steps = make_plan(dashboards, live, folder_uid, others=others, project=project, force=force, prune=prune)
     replan = partial(_replan, folder_uid=folder_uid, project=project, force=force)
     with progress("deploying", sum(step.writes for step in steps) if not dry_run else 0) as bar:
         outcomes = apply_plan(store, steps, folder_uid, replan=replan, jobs=jobs, dry_run=dry_run,
-                              on_done=lambda outcome: bar.update(1))
+                              on_done=lambda outcome: bar.update(1), stop=client.stopping)
     titles = {dashboard["uid"]: dashboard.get("title", "") for dashboard in dashboards}
+    done = len(outcomes)
     outcomes += [Outcome(r.uid, titles.get(r.uid, ""), FAILED, r.error) for r in unreadable]
+    not_started = len(steps) - done if client.stopping.is_set() else 0
     rules = None
     if reading is not None:
+        # Stopped during the dashboards: no rule group starts (deploy_rules sees the same event).
         rules = rules_run.deploy_rules(alerting, rule_groups, folder_uid, project=project, dry_run=dry_run,
                                        force=force, prune=prune, reading=reading)
-    return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid), warnings, rules)
+    return DeployRun(events, sorted(outcomes, key=lambda outcome: outcome.uid), warnings, rules,
+                     interrupted=client.stopping.is_set(), not_started=not_started)
+
+
+def _not_started(rule_groups: list[dict]) -> rules_run.RulesRun:
+    """The rules of a deploy stopped before them: none touched."""
+    return rules_run.RulesRun([], [], not_started=sum(len(body["rules"]) for body in rule_groups))
 
 
 def _replan(dashboard: dict, live, *, folder_uid: str, project: str | None, force: bool):
@@ -176,12 +194,15 @@ class DiffRun:
     #: Dashboards queuedash deployed that are no longer generated: (uid, title).
     only_in_grafana: list[tuple[str, str]] = field(default_factory=list)
     total: int = 0
-    #: The alert rules; None when they were left out.
+    #: The alert rules; None when they were left out, or could not be read.
     rules: rules_run.RulesDiff | None = None
+    #: Why the alert rules could not be read (a missing permission, Grafana gone): one line.
+    rules_error: str = ""
 
     @property
     def differing(self) -> int:
-        return len(self.differences) + len(self.errors) + (len(self.rules.differences) if self.rules else 0)
+        """Dashboards and rules that differ (not those that could not be read)."""
+        return len(self.differences) + (len(self.rules.differences) if self.rules else 0)
 
 
 def diff(store: Store, dashboards: list[dict], folder_uid: str, *, alerting: AlertingApi | None = None,
@@ -218,5 +239,9 @@ def diff(store: Store, dashboards: list[dict], folder_uid: str, *, alerting: Ale
                                                       prune=False) is not None:
             run.only_in_grafana.append((reading.uid, reading.live.title))
     if alerting is not None and rule_groups:
-        return replace(run, rules=rules_run.diff_rules(alerting, rule_groups, folder_uid, project=project))
+        try:
+            return replace(run, rules=rules_run.diff_rules(alerting, rule_groups, folder_uid, project=project))
+        except errors.GrafanaError as exc:
+            # The dashboards' answer still stands; the rules' is "could not check".
+            return replace(run, rules_error=str(exc))
     return run

@@ -4,8 +4,9 @@ One `GrafanaClient` holds one keep-alive `requests.Session` (shared by the
 deploy threads; its connection pool is sized for them), the credentials
 (Bearer token or Basic auth, §2.1), the optional `X-Grafana-Org-Id` (§1.3), TLS
 verification (on unless turned off explicitly; a CA bundle for private CAs) and
-a timeout. The configured URL is a prefix: a sub-path such as
-`https://host/grafana` works (§1.1).
+a timeout that is a deadline for each request (`queuedash.deadline`), and a
+`stopping` event (Ctrl-C): once set, no request or retry starts. The configured
+URL is a prefix: a sub-path such as `https://host/grafana` works (§1.1).
 
 Retries (`RetryPolicy`): exponential backoff with a cap, only for what a later
 attempt can fix: connection errors, timeouts, 429 (its `Retry-After` honoured),
@@ -39,10 +40,10 @@ from typing import Any, Callable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from queuedash.deadline import DeadlineSession
 from queuedash.grafana import errors
-from queuedash.grafana.credentials import Credentials, Redactor
+from queuedash.grafana.credentials import Credentials, Redactor, basic_value
 
 log = logging.getLogger("queuedash.grafana")
 
@@ -68,7 +69,8 @@ class RetryPolicy:
 
     def wait(self, retry: int) -> float:
         """Seconds before retry number `retry` (1-based)."""
-        ceiling = min(self.max_backoff, self.backoff * 2 ** (retry - 1))
+        # The doubling stops mattering long before 2**1023 overflows a float (--retries 99999).
+        ceiling = min(self.max_backoff, self.backoff * 2.0 ** min(retry - 1, 64))
         return ceiling * random.uniform(0.5, 1.0)
 
     def wait_after(self, retry_after: str | None, retry: int) -> float:
@@ -116,6 +118,12 @@ class _BearerAuth(requests.auth.AuthBase):
 
 
 class _BasicAuth(requests.auth.HTTPBasicAuth):
+    """Basic auth in UTF-8 (Grafana decodes it so), with a repr that does not show the password."""
+
+    def __call__(self, request):
+        request.headers["Authorization"] = f"Basic {basic_value(self.username, self.password)}"
+        return request
+
     def __repr__(self) -> str:
         return f"_BasicAuth({self.username!r}, ***)"
 
@@ -172,12 +180,12 @@ class GrafanaClient:
         self._sleep = sleep
         self._count_lock = threading.Lock()
         self.request_count = 0
-        self.session = requests.Session()
+        #: Set to stop: no request (or retry) starts after it; those in flight finish.
+        self.stopping = threading.Event()
         # One pool connection per job: threads beyond the pool would open and drop
-        # connections instead of keeping them alive. Retries are ours (max_retries=0).
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        # connections instead of keeping them alive. Retries are ours. `timeout` is a
+        # deadline for each request (deadline.py), not only for each wait for bytes.
+        self.session = DeadlineSession(pool_size)
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
         if org_id is not None:
             self.session.headers["X-Grafana-Org-Id"] = str(org_id)  # §1.3: only when configured
@@ -328,12 +336,15 @@ class GrafanaClient:
         where = f"{method} {path}"
         attempt = 0
         while True:
+            if self.stopping.is_set():
+                said = f"not retried after {attempt} attempt{'s' if attempt > 1 else ''}" if attempt else "not sent"
+                raise errors.Interrupted(f"{where}: {said}: interrupted", attempts=attempt)
             attempt += 1
             started = time.monotonic()
             try:
                 self._count()
                 response = self.session.request(method, url, params=params, data=data, headers=headers,
-                                                timeout=(self.timeout, self.timeout))
+                                                timeout=self.timeout)
             except requests.exceptions.SSLError as exc:
                 raise errors.GrafanaTLSError(
                     f"TLS with {self.base_url} failed: {self._reason(exc)}; pass --ca-bundle for a private CA",
@@ -406,17 +417,15 @@ class GrafanaClient:
         said = body.get("message") if isinstance(body.get("message"), str) else ""
         if not said and parsed is _NOT_JSON:
             said = f"{response.headers.get('Content-Type') or 'a body'} that is not JSON"
-        said = " ".join(said.split())  # k8s validation messages span lines; ours is one line
+        # Masked before it is put on one line and cut: a secret echoed with a line break in it, or
+        # across the cut, would not be recognised after. (k8s validation messages span lines.)
+        said = " ".join(self.redact(said).split())
         key = " ".join(part for part in (str(status), status_text or message_id or reason) if part)
-        answer = f"{method} {path} answered {key}" + (f": {_cut(said, 300)}" if said else "")
+        answer = f"{method} {path} answered {key}" + (f": {self.redact.cut(said, 300)}" if said else "")
         kind, summary = _classify(status, status_text, message_id, reason, self.credentials)
         text = f"{summary} ({answer})" if summary else answer
         return kind(self.redact(text), status=status, status_text=status_text, message_id=message_id,
                     attempts=attempts, reason=reason)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _classify(status: int, status_text: str, message_id: str, reason: str,

@@ -1,27 +1,31 @@
-"""Credentials for Grafana, and keeping them out of every piece of text.
+"""Credentials for Grafana, checked when read and kept out of every piece of text.
 
 `Credentials` holds a service-account token (sent as Bearer) or a user name and
-password (Basic auth). Its repr never shows them. `Redactor` replaces every form
-a secret can take on the wire (the raw value, the `Authorization` header value,
-the base64 of `user:password` and of `api_key:<token>`, contract §2.1) with
+password (Basic auth). Its repr never shows them. `secrets()` lists every form a
+secret takes on the wire (the raw value, the `Authorization` header value, the
+base64 of `user:password` and of `api_key:<token>`, contract §2.1), for
+`queuedash.secrets.Redactor`, which masks them (and their escaped forms) with
 `***`; the client passes every message it builds from a request, a response or
-an exception through it, and the CLI passes every line it prints through it.
+an exception through it, and the CLI passes every byte it prints through one.
 
 Credentials come only from the environment (GRAFANA_TOKEN, or GRAFANA_USER and
-GRAFANA_PASSWORD); the settings file refuses them.
+GRAFANA_PASSWORD); the settings file refuses them. A value that cannot work (a
+token with a line break or a character outside ASCII, a user name with `:`) is
+one `GrafanaConfigError` naming the variable and the kind of character, never
+the value.
 
-Imports nothing from the package.
+Imports `queuedash.secrets` and this package's `errors`.
 """
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
-MASK = "***"
+from queuedash.grafana.errors import GrafanaConfigError
+from queuedash.secrets import MASK, Redactor as _Redactor, basic_value, header_problem, text_problem
+
+__all__ = ["MASK", "Credentials", "Redactor", "basic_value"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,25 @@ class Credentials:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> "Credentials":
-        """GRAFANA_TOKEN wins over GRAFANA_USER/GRAFANA_PASSWORD; empty values count as unset."""
+        """GRAFANA_TOKEN wins over GRAFANA_USER/GRAFANA_PASSWORD; empty values count as unset.
+
+        The token loses the blanks around it (a copy-paste from a terminal ends in a line
+        break); what is left must be printable ASCII, as a header carries it. A user name
+        and a password are typed into Grafana's one-line login form: no control characters,
+        and no `:` in the user name (Basic auth splits at the first one).
+        """
         token = environ.get("GRAFANA_TOKEN", "").strip()
         if token:
+            _refuse("GRAFANA_TOKEN", header_problem(token), "a token is one line of printable ASCII")
             return cls(token=token)
-        return cls(user=environ.get("GRAFANA_USER", ""), password=environ.get("GRAFANA_PASSWORD", ""))
+        user, password = environ.get("GRAFANA_USER", ""), environ.get("GRAFANA_PASSWORD", "")
+        _refuse("GRAFANA_USER", text_problem(user), "a user name is one line")
+        if ":" in user:
+            _refuse("GRAFANA_USER", "holds a ':'", "Basic auth cannot carry one in a user name")
+        _refuse("GRAFANA_PASSWORD", text_problem(password), "a password is one line")
+        if password and not user:
+            raise GrafanaConfigError("GRAFANA_PASSWORD is set but GRAFANA_USER is not: set both, or GRAFANA_TOKEN")
+        return cls(user=user, password=password)
 
     @property
     def kind(self) -> str:
@@ -58,37 +76,21 @@ class Credentials:
         """The secret values, in every form they travel in (§2.1)."""
         forms: list[str] = []
         if self.token:
-            forms += [self.token, f"Bearer {self.token}", _b64(f"api_key:{self.token}")]
+            forms += [self.token, f"Bearer {self.token}", basic_value("api_key", self.token)]
         if self.password:
-            forms += [self.password, _b64(f"{self.user}:{self.password}")]
-        # URL-encoded forms too: a secret can end up inside a logged URL or query.
-        forms += [quote(value, safe="") for value in list(forms)]
+            forms += [self.password, basic_value(self.user, self.password)]
         # Even a short password is masked: unreadable output beats a leaked secret.
         return tuple(sorted({value for value in forms if value}, key=len, reverse=True))
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+def _refuse(variable: str, problem: str, rule: str) -> None:
+    if problem:
+        raise GrafanaConfigError(f"{variable} {problem}: {rule}; set it again (the value is not shown)")
 
 
-class Redactor:
-    """Replaces every known secret in a text with `***`. Safe to call with any object."""
-
-    def __init__(self, secrets: tuple[str, ...] = ()):
-        self._secrets = tuple(secret for secret in secrets if secret)
-        # Longest first, so "Bearer <token>" is masked whole, not as "Bearer ***" plus leftovers.
-        self._pattern = (re.compile("|".join(re.escape(s) for s in sorted(self._secrets, key=len, reverse=True)))
-                         if self._secrets else None)
+class Redactor(_Redactor):
+    """`queuedash.secrets.Redactor`, made from credentials."""
 
     @classmethod
     def for_credentials(cls, credentials: Credentials) -> "Redactor":
         return cls(credentials.secrets())
-
-    def __call__(self, text: object) -> str:
-        value = text if isinstance(text, str) else str(text)
-        if self._pattern is None:
-            return value
-        return self._pattern.sub(MASK, value)
-
-    def __repr__(self) -> str:
-        return f"Redactor({len(self._secrets)} secrets)"

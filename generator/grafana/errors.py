@@ -34,6 +34,11 @@ class GrafanaError(QueuedashError):
         self.reason = reason
 
 
+class Interrupted(GrafanaError):
+    """The client was told to stop (Ctrl-C): this request was not sent (`attempts` 0), or not
+    sent again after a failed attempt."""
+
+
 class GrafanaConfigError(GrafanaError):
     """The connection settings cannot work: a malformed URL, a missing CA bundle."""
 

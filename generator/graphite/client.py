@@ -7,9 +7,15 @@ which stops whatever asked), or Graphite refusing one target or find query (a
 `QueryError`, which is about that query only). graphite-web answers a bad
 target with HTTP 400 and a text body, and a function that raises with HTTP 500
 and an HTML page holding the Python traceback; the message is the useful line
-of either.
+of either. An answer that is not graphite-web's says what the server seems to
+be instead (Grafana, or anything else) and what address to give.
 
-The only module that knows graphite-web's URLs. Imports `errors`.
+The URL may carry credentials (``http://user:password@host``, for a graphite-web
+behind an authenticating proxy): they are sent as Basic auth, and the password
+never shows in a message (`url` is the address with it masked). `timeout` is a
+deadline for each request (`queuedash.deadline`).
+
+The only module that knows graphite-web's URLs. Imports `errors`, `secrets`, `deadline`.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 
+from queuedash.deadline import DeadlineSession
 from queuedash.errors import QueuedashError
+from queuedash.secrets import Redactor, basic_value, passwords_in, without_password
 
 
 class GraphiteError(QueuedashError):
@@ -57,8 +66,8 @@ _TRACEBACK = re.compile(r"<pre>(.*?)</pre>", re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
 
 
-def error_message(status: int, body: str) -> str:
-    """The one line that says what went wrong in a graphite-web error answer."""
+def error_message(status: int, body: str, redact: Redactor = Redactor()) -> str:
+    """The one line that says what went wrong in a graphite-web error answer (masked, then cut)."""
     match = _TRACEBACK.search(body)
     text = html.unescape(match.group(1) if match else _TAGS.sub(" ", body))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -66,36 +75,101 @@ def error_message(status: int, body: str) -> str:
         return f"HTTP {status}"
     # A traceback ends with "ValueError: ..."; a 400 is one "Invalid parameters (...)" line.
     line = lines[-1] if match else lines[0]
-    return line if len(line) <= 300 else line[:297] + "..."
+    return redact.cut(line, 300)
+
+
+def _checked_url(url: str) -> tuple[str, str, str]:
+    """(the address to request, user, password) from the URL as given; one line if it cannot work."""
+    raw = (url or "").strip()
+    shown = without_password(raw)
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise GraphiteError(f"the Graphite URL {shown!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GraphiteError(f"the Graphite URL {shown!r} must start with http:// or https:// and name a host "
+                            "(graphite-web's address, e.g. http://graphite:8080)")
+    if parts.query or parts.fragment:
+        raise GraphiteError(f"the Graphite URL {shown!r} must not have a query or fragment")
+    host = parts.netloc.rpartition("@")[2]
+    address = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    return address, unquote(parts.username or ""), unquote(parts.password or "")
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause of a transport error, in its own words."""
+    inner: BaseException = exc
+    while True:
+        nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
+        nested = nested or getattr(inner, "reason", None) or inner.__cause__ or inner.__context__
+        if not isinstance(nested, BaseException) or nested is inner:
+            break
+        inner = nested
+    text = str(inner) or type(inner).__name__
+    # urllib3 repeats the connection object's repr; keep the readable tail.
+    return text.split("Failed to establish a new connection:", 1)[-1].strip()
 
 
 class GraphiteClient:
-    """graphite-web at `url`; every request gives up after `timeout` seconds."""
+    """graphite-web at `url`; every request gives up `timeout` seconds after it started."""
 
     def __init__(self, url: str, timeout: float = 10.0):
-        self.url = url.rstrip("/")
+        if not timeout > 0:
+            raise GraphiteError(f"the timeout must be a positive number of seconds, got {timeout!r}")
+        self._address, user, password = _checked_url(url)
+        secrets = passwords_in(url) + ([password, basic_value(user, password)] if password else [])
+        self.redact = Redactor(secrets)
+        #: The address for messages: the password, if any, masked.
+        self.url = without_password(url.strip()).rstrip("/")
         self.timeout = timeout
-        self.session = requests.Session()
+        self.session = DeadlineSession()
+        if user or password:
+            self.session.headers["Authorization"] = f"Basic {basic_value(user, password)}"
 
     def _post(self, endpoint: str, data: dict) -> requests.Response:
         try:
-            return self.session.post(f"{self.url}/{endpoint}", data=data, timeout=self.timeout)
+            return self.session.post(f"{self._address}/{endpoint}", data=data, timeout=self.timeout)
         except requests.Timeout:
             raise GraphiteError(f"{self.url}: Graphite did not answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
-            raise GraphiteError(f"{self.url}: cannot reach Graphite ({type(exc).__name__})") from None
+            raise GraphiteError(self.redact(f"{self.url}: cannot reach Graphite: {_reason(exc)}")) from None
+
+    def _not_graphite(self, response: requests.Response, endpoint: str) -> GraphiteError:
+        """What answered instead of graphite-web, and what to do about it."""
+        said = f"{self.url}: {endpoint} answered HTTP {response.status_code}"
+        if response.status_code in (401, 403):
+            return GraphiteError(f"{said}: credentials missing or refused (a graphite-web behind a login "
+                                 "takes them in the URL: http://user:password@host)")
+        if self._is_grafana():
+            return GraphiteError(f"{said}: this is Grafana, not graphite-web: give graphite-web's own "
+                                 "address (the URL of Grafana's Graphite datasource)")
+        return GraphiteError(f"{said}: not graphite-web; is the URL graphite-web's own address "
+                             "(e.g. http://graphite:8080), sub-path included?")
+
+    def _is_grafana(self) -> bool:
+        """Does the server answer Grafana's GET /api/health (a common mistake: Grafana's URL)?"""
+        try:
+            answer = self.session.get(f"{self._address}/api/health", timeout=self.timeout)
+            return isinstance(answer.json(), dict) and "database" in answer.json()
+        except (requests.RequestException, ValueError):
+            return False
 
     def _json(self, response: requests.Response, endpoint: str):
         try:
             return response.json()
         except ValueError:
+            if self._is_grafana():
+                raise self._not_graphite(response, endpoint) from None
             raise GraphiteError(f"{self.url}: {endpoint} did not answer JSON: is this graphite-web?") from None
 
     def _list(self, response, endpoint: str) -> list:
         """The JSON list graphite-web answers; `QueryError` when it refuses the query
         (400, or 500 with a traceback page), `GraphiteError` for anything else odd."""
         if response.status_code in (400, 500):
-            raise QueryError(error_message(response.status_code, response.text))
+            raise QueryError(error_message(response.status_code, response.text, self.redact))
+        if response.status_code in (401, 403, 404, 405, 501):
+            raise self._not_graphite(response, endpoint)
         if response.status_code != 200:
             raise GraphiteError(f"{self.url}: {endpoint} answered HTTP {response.status_code}")
         answer = self._json(response, endpoint)
