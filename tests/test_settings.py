@@ -70,7 +70,7 @@ def test_defaults_apply_to_queues_without_overrides(write_settings):
     ('[grafana]\ntoken = "glsa_x"', "grafana.token: credentials do not belong in the settings file"),
     ('[grafana]\nfolder_uid = "a b"', "grafana.folder_uid: folder uid 'a b' is not"),
     ('[grafana]\nparent_folders = [{uid = "ops"}]', "each parent folder needs a uid and a title"),
-    ('[grafana]\ntimeout = 0', "grafana.timeout: must be positive"),
+    ('[grafana]\ntimeout = 0', "grafana.timeout: must be a positive number of seconds, at most 86400"),
 ])
 def test_a_wrong_key_is_one_clear_error_naming_key_and_file(write_settings, body, message):
     path = write_settings(body)

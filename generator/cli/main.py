@@ -24,7 +24,7 @@ import click
 from queuedash import secrets
 from queuedash import settings as settings_module
 from queuedash.cli.agent import agent
-from queuedash.cli.app import EXIT_FAILED, EXIT_INTERRUPTED, App
+from queuedash.cli.app import EXIT_FAILED, EXIT_INTERRUPTED, SECONDS, App
 from queuedash.cli.build import build, list_, validate
 from queuedash.cli.check import check, discover
 from queuedash.cli.deploy import deploy, diff
@@ -97,7 +97,7 @@ _CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")  # what str.spli
                    "StatsD per host (default: [naming] per_host, false; the agent's own QUEUEDASH_PER_HOST "
                    "must match).")
 @click.option("--definition-timeout", envvar="QUEUEDASH_DEFINITION_TIMEOUT", show_envvar=True, metavar="SECONDS",
-              type=click.FloatRange(min=0, min_open=True),
+              type=SECONDS,
               help="Stop a definition that has not finished after this many seconds "
                    "(default: definition_timeout in the settings file, else 60).")
 @click.option("--debug", is_flag=True, help="Show the traceback behind an error (a definition that raises).")
