@@ -64,6 +64,8 @@ def one_error(result) -> str:
     ('queues = ["emails"]\n[queue.emails]\nalert_lables = { env = "prod" }\n',
      "queue.emails.alert_lables: unknown key (did you mean 'alert_labels'?)"),
     ('queues = ["emails"]\n[queue.emails]\nalert_for = "1 minute"\n', "queue.emails.alert_for: "),
+    ('[naming]\nper_hosts = true\n', "naming.per_hosts: unknown key (did you mean 'per_host'?)"),
+    ('[naming]\nper_host = "yes"\n', "naming.per_host: expected true or false, got str 'yes'"),
 ])
 def test_a_setting_grafana_cannot_use_is_one_line(runner, settings, body, message):
     settings(body)
