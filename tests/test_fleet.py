@@ -75,7 +75,9 @@ def shared_graphite():
 @pytest.fixture(scope="module")
 def broker(redis_server):
     base = redis_server.url.rsplit("/", 1)[0]
-    databases = iter(range(3, 9))
+    # Databases no other module uses (the agent's tests take 0-2, 5-9 and 11-13 of the server the
+    # session shares): a kombu binding left here would be a queue the poller's tests find.
+    databases = iter((3, 4, 10, 14, 15))
     return lambda: f"{base}/{next(databases)}"
 
 
