@@ -2,7 +2,7 @@
 # Both bootstrap the virtualenv (.venv) when it is missing or pyproject.toml changed
 # (uv installs into it, `.venv/bin/uv pip ...`); `make test` also installs the real
 # servers the tests start (stack/install.sh: Graphite in .stack/graphite-venv, npm
-# statsd in .stack/statsd, and, as root, Debian's redis-server and rabbitmq-server)
+# statsd in .stack/statsd, and, as root, Debian's redis-server, rabbitmq-server and carbon-c-relay)
 # and Grafana's display code (npm @grafana/data in tests/grafana_display).
 
 PYTHON ?= python3
@@ -15,8 +15,8 @@ PYTEST_ARGS ?=
 # (servers booting, StatsD flushes) overlap the unit tests. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
-.PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent clean grafana-display \
-	record-events
+.PHONY: dashboards test validate benchmark deploy-dashboards benchmark-deploy benchmark-agent benchmark-pipeline clean \
+	grafana-display record-events
 
 # Grafana's own display code (@grafana/data, pinned in its package-lock.json), which the tests run
 # on Node to see the text and colour of every stat panel.
@@ -50,6 +50,14 @@ benchmark-deploy: $(INSTALLED)
 AGENT_BENCHMARK_ARGS ?=
 benchmark-agent: $(INSTALLED)
 	$(BIN)/python benchmarks/agent_benchmark.py $(AGENT_BENCHMARK_ARGS)
+
+# The metrics pipeline's capacity: tasks/s counted exactly through one StatsD and through the fleet
+# reference (proxy -> two StatsD -> carbon-c-relay -> two carbon-caches), 60 s per rate; about 20 minutes.
+# PIPELINE_BENCHMARK_ARGS="--duration 10 --topologies single" for a quick look.
+PIPELINE_BENCHMARK_ARGS ?=
+benchmark-pipeline: $(INSTALLED)
+	$(MAKE) stack-install STACK_COMPONENTS="graphite statsd relay"
+	$(BIN)/python benchmarks/pipeline_benchmark.py $(PIPELINE_BENCHMARK_ARGS)
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)

@@ -30,6 +30,9 @@ from queuedash.project import is_valid_project_id
 DEFAULT_SETTINGS_FILE = "queuedash.toml"
 #: Seconds a definition may run before the build stops it (a loop that never ends).
 DEFAULT_DEFINITION_TIMEOUT = 60.0
+#: The longest wait a setting may ask for (a request, a definition): a day. Far beyond any use,
+#: and far below what a socket's or a thread's timeout accepts (about 1e10 s: time_t overflows).
+MAX_SECONDS = 86400.0
 #: The user's own definitions folder, beside the settings file, when it exists.
 DEFAULT_DEFINITIONS = "dashboards"
 
@@ -371,6 +374,7 @@ def _from_table(data: dict, path: Path) -> Settings:
             prefix=naming_t.get("prefix", str, Naming.prefix),
             root=naming_t.get("root", str, Naming.root),
             timer_percentile=naming_t.get("timer_percentile", int, Naming.timer_percentile),
+            per_host=naming_t.get("per_host", bool, Naming.per_host),
         )
     except NamingError as exc:
         raise SettingsError(f"{where}: naming: {exc}") from None
@@ -443,8 +447,8 @@ def _is_grafana_time(text: str) -> bool:
 
 def _definition_timeout(top: _Reader) -> float:
     seconds = float(top.get("definition_timeout", (int, float), DEFAULT_DEFINITION_TIMEOUT))
-    if not 0 < seconds < float("inf"):
-        top.fail("definition_timeout", "must be a positive number of seconds")
+    if not 0 < seconds <= MAX_SECONDS:
+        top.fail("definition_timeout", f"must be a positive number of seconds, at most {MAX_SECONDS:g}")
     return seconds
 
 
@@ -478,8 +482,8 @@ def _grafana(reader: _Reader) -> GrafanaSettings:
     if org_id is not None and org_id < 1:
         reader.fail("org_id", "must be a positive whole number")
     timeout = float(reader.get("timeout", (int, float), defaults.timeout))
-    if timeout <= 0:
-        reader.fail("timeout", "must be positive")
+    if not 0 < timeout <= MAX_SECONDS:
+        reader.fail("timeout", f"must be a positive number of seconds, at most {MAX_SECONDS:g}")
     project = reader.get("project", str, "")
     if project and not is_valid_project_id(project):
         reader.fail("project", f"{project!r}: use 1-120 characters of letters, digits and . _ : / @ + -, "
@@ -705,6 +709,7 @@ _OVERRIDES = {
     "naming.namespace": ("naming", "namespace"),
     "naming.prefix": ("naming", "prefix"),
     "naming.root": ("naming", "root"),
+    "naming.per_host": ("naming", "per_host"),
 }
 
 

@@ -1,11 +1,16 @@
 """Graphite as the tests and `make graphite-up` run it: carbon-cache and graphite-web, configured here.
 
 The domain knowledge lives in this module: carbon's configuration (every metric created at once,
-no self-metrics, loopback only), the aggregation rules that make counters roll up as sums, and
-graphite-web's settings, including the shim that graphite-web 1.1 needs on Python 3.11.
+no self-metrics, loopback only), and graphite-web's settings, including the shim that graphite-web
+1.1 needs on Python 3.11. The storage schemas and the aggregation rules that make counters roll up
+as sums are the reference configuration's (fleet/, through stack.reference).
+
+A Graphite is either a storage node (carbon-cache and the graphite-web reading its whisper files)
+or, with `cluster=`, a front graphite-web alone, asking the storage nodes' graphite-webs
+(CLUSTER_SERVERS, fleet/graphite-web-cluster.py), as a cluster behind carbon-c-relay is read.
 Processes are mirakuru's (stack/base.py).
 
-Imports stack.base, mirakuru and requests.
+Imports stack.base, stack.reference, mirakuru and requests.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 import requests
 from mirakuru import HTTPExecutor, TCPExecutor
 
+from stack import reference
 from stack.base import LOOPBACK, Server, StackError, accepts_tcp, busy_ports, free_ports, graphite_venv, log_tail, \
     not_installed, stack_dir
 
@@ -38,40 +44,6 @@ def finest_retention_seconds(retention: str) -> int:
         raise ValueError(f"not a carbon retention: {retention!r}")
     return int(match.group(1)) * _RETENTION_UNITS[match.group(2)]
 
-
-# Counters must roll up with sum, xFilesFactor 0 (else a 1 m point is the average of six 10 s
-# counts, and sparse counters vanish); lower/upper keep min/max. First matching section wins.
-STORAGE_AGGREGATION = r"""# written by queuedash stack/graphite.py; first match wins
-[legacy_counts]
-pattern = ^stats_counts\.
-xFilesFactor = 0
-aggregationMethod = sum
-
-[counts]
-pattern = \.count(_\d+)?$
-xFilesFactor = 0
-aggregationMethod = sum
-
-[sums]
-pattern = \.sum(_squares)?(_\d+)?$
-xFilesFactor = 0
-aggregationMethod = sum
-
-[lower]
-pattern = \.lower$
-xFilesFactor = 0
-aggregationMethod = min
-
-[upper]
-pattern = \.upper(_\d+)?$
-xFilesFactor = 0
-aggregationMethod = max
-
-[default]
-pattern = .*
-xFilesFactor = 0
-aggregationMethod = average
-"""
 
 # graphite-web 1.1.x's /functions (loaded by Grafana's Graphite datasource) calls
 # inspect.getargspec/formatargspec, which Python 3.11 removed: HTTP 500 without this shim.
@@ -136,14 +108,26 @@ class Graphite(Server):
 
     `retention` is carbon's for every metric; its finest step must equal the StatsD flush
     interval (a faster flush overwrites the slot: counts are lost). Ports left None are chosen free.
+
+    With `cluster` (started storage nodes), only a front graphite-web: it reads the nodes'
+    graphite-webs, has no carbon (`carbon_port` None), and its step is theirs.
     """
 
     name = "graphite"
 
     def __init__(self, root=None, retention: str = "10s:1d,1m:7d", *, carbon_port: int | None = None,
                  pickle_port: int | None = None, cache_query_port: int | None = None,
-                 web_port: int | None = None, venv: str | os.PathLike | None = None, start_timeout: float = 60.0):
+                 web_port: int | None = None, venv: str | os.PathLike | None = None, start_timeout: float = 60.0,
+                 cluster: Sequence[Graphite] = (), web_workers: int = 2):
         super().__init__(root, start_timeout)
+        self.cluster = tuple(cluster)
+        if self.cluster:
+            retentions = {node.retention for node in self.cluster}
+            if len(retentions) != 1:
+                raise ValueError(f"the storage nodes of one cluster keep different retentions: {sorted(retentions)}")
+            (retention,) = retentions
+            self.name = "graphite-front"
+        self.web_workers = web_workers
         self.retention = retention
         self.finest_retention = finest_retention_seconds(retention)
         self.venv = Path(venv) if venv else graphite_venv()
@@ -222,29 +206,33 @@ class Graphite(Server):
                 raise not_installed("graphite", f"{self.venv}/bin/{script}", "graphite")
 
     def _choose_ports(self) -> None:
+        if any(node.web_port is None or not node.pids for node in self.cluster):
+            raise StackError(f"{self.name}: start its storage nodes first")
         for name in _PORTS:
             setattr(self, name, self._fixed[name])
         fixed = {name: port for name, port in self._fixed.items() if port is not None}
         busy = busy_ports(fixed)
         if busy:
             raise StackError(f"graphite: ports already in use: {', '.join(busy)}")
-        unset = [name for name in _PORTS if self._fixed[name] is None]
+        unset = [name for name in (("web_port",) if self.cluster else _PORTS) if self._fixed[name] is None]
         for name, port in zip(unset, free_ports(len(unset), exclude=fixed.values()), strict=True):
             setattr(self, name, port)
 
     def _launch(self) -> None:
         self._write_carbon_config()
         self._write_web_settings()
+        # a front graphite-web has no carbon of its own: its storage nodes have
+        start_carbon = self._start_carbon if not self.cluster else (lambda: None)
         template = _migrated_database(self.venv)
         if template.exists():
             shutil.copyfile(template, self._database)
-            self._start_carbon()
+            start_carbon()
         else:
             # migrating while carbon boots saves a second or two: the two take about as long
             migrate = self._begin_step("migrate", [self.venv / "bin" / "django-admin", "migrate", "--noinput"],
                                        self._web_env())
             try:
-                self._start_carbon()
+                start_carbon()
             finally:
                 self._finish_step("migrate", migrate, self.start_timeout)
             _keep_as_template(self._database, template)
@@ -285,10 +273,8 @@ LOG_UPDATES = False
 LOG_CACHE_HITS = False
 LOG_CREATES = True
 """)
-        (conf / "storage-schemas.conf").write_text(
-            "# written by queuedash stack/graphite.py\n"
-            f"[default]\npattern = .*\nretentions = {self.retention}\n")
-        (conf / "storage-aggregation.conf").write_text(STORAGE_AGGREGATION)
+        (conf / "storage-schemas.conf").write_text(reference.storage_schemas(self.retention))
+        (conf / "storage-aggregation.conf").write_text(reference.storage_aggregation())
 
     def _start_carbon(self) -> None:
         # A pid file left by a killed carbon makes the next one refuse to start ("already running").
@@ -318,11 +304,14 @@ LOG_CREATES = True
             "LOG_DIR": str(self.root / "log" / "webapp"),
             "STATIC_ROOT": str(self.root / "static"),
             # lets graphite-web see points carbon has cached but not written yet
-            "CARBONLINK_HOSTS": [f"{LOOPBACK}:{self.cache_query_port}"],
+            "CARBONLINK_HOSTS": [f"{LOOPBACK}:{self.cache_query_port}"] if not self.cluster else [],
             "DATABASES": {"default": {"NAME": str(self._database),
                                       "ENGINE": "django.db.backends.sqlite3",
                                       "USER": "", "PASSWORD": "", "HOST": "", "PORT": ""}},
         }
+        if self.cluster:
+            settings.update(reference.graphite_cluster_settings(
+                "graphite-web-cluster.py", [(LOOPBACK, node.web_port) for node in self.cluster]))
         body = "".join(f"{key} = {value!r}\n" for key, value in settings.items())
         (webapp / f"{_SETTINGS_MODULE}.py").write_text(
             f'"""graphite-web local settings, written by queuedash stack/graphite.py."""\n{_INSPECT_SHIM}\n{body}')
@@ -330,6 +319,6 @@ LOG_CREATES = True
     def _start_web(self) -> None:
         # gunicorn >= 25 otherwise opens a control socket under ~/.gunicorn, shared by all instances
         argv = [self.venv / "bin" / "gunicorn", "--no-control-socket", "-b", f"{LOOPBACK}:{self.web_port}",
-                "-w", "2", "--preload", "--timeout", "60", "--graceful-timeout", "3", "graphite.wsgi:application"]
+                "-w", str(self.web_workers), "--preload", "--timeout", "60", "--graceful-timeout", "3", "graphite.wsgi:application"]
         self._start("graphite-web", HTTPExecutor, argv, env=self._web_env(),
                     url=f"{self.web_url}/metrics/find?query=*", method="GET", status="200")

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # stack/install.sh — idempotent installer for the real servers the tests and developers use.
 #
-#   stack/install.sh [graphite] [statsd] [redis] [rabbitmq]     (no argument = all four)
+#   stack/install.sh [graphite] [statsd] [redis] [rabbitmq] [relay]     (no argument = all five)
 #
 # graphite  carbon + whisper + graphite-web + gunicorn, pinned, in a venv of its own
 #           ($QUEUEDASH_GRAPHITE_VENV, default $QUEUEDASH_STACK_DIR/graphite-venv), plus libcairo2
 # statsd    etsy statsd@0.9.0 from npm into $QUEUEDASH_STATSD_DIR (default $QUEUEDASH_STACK_DIR/statsd)
 # redis     Debian's redis-server
 # rabbitmq  Debian's rabbitmq-server
+# relay     Debian's carbon-c-relay (the fleet tests' consistent-hash relay in front of two carbon-caches)
 #
 # QUEUEDASH_STACK_DIR defaults to <repo>/.stack. UV=/path/to/uv (the make targets pass the project
 # venv's) makes the Graphite venv with uv instead of venv + pip: same packages, a fraction of the time.
@@ -27,7 +28,7 @@ UV="${UV:-}"
 GRAPHITE_PIP_PKGS="${GRAPHITE_PIP_PKGS:-whisper==1.1.10 carbon==1.1.10 graphite-web==1.1.10 gunicorn==27.0.1}"
 STATSD_NPM_PKG="${STATSD_NPM_PKG:-statsd@0.9.0}"
 
-COMPONENTS=(graphite statsd redis rabbitmq)
+COMPONENTS=(graphite statsd redis rabbitmq relay)
 SELECTED=("$@")
 [[ ${#SELECTED[@]} -eq 0 ]] && SELECTED=("${COMPONENTS[@]}")
 for c in "${SELECTED[@]}"; do
@@ -171,6 +172,7 @@ for c in "${SELECTED[@]}"; do
     statsd) statsd_debs ;;
     redis) need_deb redis 'have redis-server' redis-server ;;
     rabbitmq) need_deb rabbitmq "[[ -x '$RABBITMQ_BIN/rabbitmq-server' ]]" rabbitmq-server ;;
+    relay) need_deb relay 'have "${QUEUEDASH_CARBON_C_RELAY:-carbon-c-relay}"' carbon-c-relay ;;
   esac
 done
 BUILDS=()

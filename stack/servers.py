@@ -10,7 +10,8 @@ from stack.base import LOOPBACK, REPO_ROOT, Server, StackError, free_ports, udp_
 from stack.graphite import Graphite
 from stack.rabbitmq import RabbitMQ
 from stack.redis import Redis
-from stack.statsd import StatsD
+from stack.relay import CarbonRelay
+from stack.statsd import StatsD, StatsDProxy
 
-__all__ = ["LOOPBACK", "REPO_ROOT", "Graphite", "RabbitMQ", "Redis", "Server", "StackError", "StatsD",
-           "free_ports", "udp_port_is_free"]
+__all__ = ["LOOPBACK", "REPO_ROOT", "CarbonRelay", "Graphite", "RabbitMQ", "Redis", "Server", "StackError", "StatsD",
+           "StatsDProxy", "free_ports", "udp_port_is_free"]

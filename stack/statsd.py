@@ -1,9 +1,11 @@
-"""etsy StatsD (node) as the tests run it, flushing into a started Graphite's carbon.
+"""etsy StatsD (node) as the tests run it, flushing into a started Graphite's carbon (or a relay),
+and StatsD's cluster proxy in front of several of them.
 
-Its configuration is the domain knowledge here: the flush interval must not be shorter than
-Graphite's finest retention, the legacy namespace is StatsD's default, idle counters keep sending 0.
+Their configuration is the reference's (fleet/statsd.js, statsd-node.js, statsd-proxy.js, through
+stack.reference): only the addresses and the flush interval are the test's. The rule kept here: the
+flush interval must not be shorter than Graphite's finest retention.
 
-Imports stack.base, stack.graphite and mirakuru.
+Imports stack.base, stack.graphite, stack.reference and mirakuru.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from mirakuru import TCPExecutor
 
+from stack import reference
 from stack.base import LOOPBACK, Server, StackError, accepts_tcp, busy_ports, executable, free_ports, \
     free_udp_port, not_installed, statsd_package_dir, udp_port_is_free
 from stack.graphite import Graphite
@@ -35,17 +38,22 @@ class _StatsDExecutor(TCPExecutor):
 class StatsD(Server):
     """etsy statsd 0.9.0 (node) flushing to a started Graphite's carbon plaintext port.
 
+    `graphite` is a started `Graphite`, or anything else that takes carbon's plaintext protocol and
+    says its step (`carbon_port`, `finest_retention`, `pids`: a `stack.relay.CarbonRelay`).
     `flush_ms` must not be shorter than the Graphite's finest retention: several flushes in one
     whisper slot overwrite each other and counts are lost. `legacy_namespace=True` (statsd's
-    default) names counters stats.<key> (rate) and stats_counts.<key> (count).
+    default) names counters stats.<key> (rate) and stats_counts.<key> (count). `config` is the
+    reference file it starts from: fleet/statsd.js, or statsd-node.js behind a proxy.
     """
 
     name = "statsd"
 
     def __init__(self, graphite: Graphite, flush_ms: int = 10000, legacy_namespace: bool = True, root=None, *,
                  port: int | None = None, mgmt_port: int | None = None, node: str | None = None,
-                 package_dir: str | os.PathLike | None = None, start_timeout: float = 30.0):
+                 package_dir: str | os.PathLike | None = None, start_timeout: float = 30.0,
+                 config: str = "statsd.js"):
         super().__init__(root, start_timeout)
+        self.config = config
         if flush_ms < graphite.finest_retention * 1000:
             raise ValueError(f"statsd flush {flush_ms} ms is shorter than the Graphite's finest retention "
                              f"({graphite.finest_retention} s): flushes would overwrite each other")
@@ -90,23 +98,59 @@ class StatsD(Server):
 
     def _launch(self) -> None:
         config = self.root / "statsd-config.js"
-        config.write_text(json.dumps({
-            "graphiteHost": LOOPBACK,
-            "graphitePort": self.graphite.carbon_port,
-            "address": LOOPBACK,
-            "port": self.port,
-            "mgmt_address": LOOPBACK,
-            "mgmt_port": self.mgmt_port,
-            "flushInterval": self.flush_ms,
-            # relative to the package dir, which must therefore be the working directory
-            "backends": ["./backends/graphite"],
-            "graphite": {"legacyNamespace": self.legacy_namespace},
-            # idle counters keep sending 0 instead of vanishing: graphs show zeros, not gaps
-            "deleteIdleStats": False,
-            # ...but a gauge nobody updates for 3 flushes goes: the gauges of a worker that left
-            # (or of a queue nobody polls) leave the panels instead of repeating forever
-            "deleteGauges": True,
-            "gaugesMaxTTL": 3,
-        }, indent=2))
+        config.write_text(json.dumps(reference.statsd_config(
+            self.config, listen=(LOOPBACK, self.port), mgmt=(LOOPBACK, self.mgmt_port),
+            carbon=(LOOPBACK, self.graphite.carbon_port), flush_ms=self.flush_ms,
+            legacy_namespace=self.legacy_namespace), indent=2))
+        # the backends are named relative to the package dir, which must be the working directory
         self._start("statsd", _StatsDExecutor, [self.node, "stats.js", config], cwd=self.package_dir,
+                    mgmt_port=self.mgmt_port, udp_port=self.port)
+
+
+class StatsDProxy(Server):
+    """StatsD's cluster proxy (proxy.js of the same npm package) in front of started StatsD nodes.
+
+    Each metric name goes to one node (a consistent-hash ring over the nodes), so a key's counts
+    are aggregated by one StatsD. The nodes must run fleet/statsd-node.js (deleteIdleStats).
+    """
+
+    name = "statsd-proxy"
+
+    def __init__(self, nodes, root=None, *, port: int | None = None, mgmt_port: int | None = None,
+                 node: str | None = None, package_dir: str | os.PathLike | None = None,
+                 start_timeout: float = 30.0, config: str = "statsd-proxy.js"):
+        super().__init__(root, start_timeout)
+        self.nodes = list(nodes)
+        self.config = config
+        self.host = LOOPBACK
+        self._fixed = dict(port=port, mgmt_port=mgmt_port)
+        self.port, self.mgmt_port = port, mgmt_port
+        self.node = node or executable("QUEUEDASH_NODE", "node")
+        self.package_dir = Path(package_dir) if package_dir else statsd_package_dir()
+
+    send = StatsD.send
+    health = StatsD.health
+
+    def check_installed(self) -> None:
+        if not self.node:
+            raise not_installed("statsd-proxy", "node", "statsd")
+        if not (self.package_dir / "proxy.js").exists():
+            raise not_installed("statsd-proxy", f"{self.package_dir}/proxy.js", "statsd")
+
+    def _choose_ports(self) -> None:
+        if any(not node.pids for node in self.nodes):
+            raise StackError("statsd-proxy: start its StatsD nodes first")
+        self.port, self.mgmt_port = self._fixed["port"], self._fixed["mgmt_port"]
+        if self.mgmt_port is None:
+            self.mgmt_port = free_ports(1, exclude=[p for p in (self.port,) if p])[0]
+        if self.port is None:
+            self.port = free_udp_port(exclude=[self.mgmt_port])
+
+    def _launch(self) -> None:
+        config = self.root / "proxy-config.js"
+        config.write_text(json.dumps(reference.proxy_config(
+            self.config, listen=(LOOPBACK, self.port), mgmt=(LOOPBACK, self.mgmt_port),
+            nodes=[(LOOPBACK, node.port, node.mgmt_port) for node in self.nodes]), indent=2))
+        # proxy.js loads its UDP server (./servers/udp) relative to the package dir
+        self._start("statsd-proxy", _StatsDExecutor, [self.node, "proxy.js", config], cwd=self.package_dir,
                     mgmt_port=self.mgmt_port, udp_port=self.port)

@@ -2,8 +2,10 @@
 
 Configured by environment variables, so the worker and the test's producer
 build the same app: QUEUEDASH_E2E_BROKER (broker URL), QUEUEDASH_E2E_MODE
-(``signals``: the hook is installed, reading QUEUEDASH_STATSD_HOST/PORT and
-QUEUEDASH_PREFIX; ``events``: no hook, task events and task-sent events on).
+(``signals``: the hook is installed, reading QUEUEDASH_STATSD_HOST/PORT,
+QUEUEDASH_PREFIX and QUEUEDASH_PER_HOST; ``events``: no hook, task events and
+task-sent events on). ``python agent_celery_app.py fleet`` sends the fleet
+tests' mix (tests/test_fleet.py) instead of the end-to-end one.
 """
 
 from __future__ import annotations
@@ -76,5 +78,23 @@ def send_mix() -> None:
         boom.apply_async(queue="emails")
 
 
+#: The fleet tests' mix: enough tasks, each long enough, that three workers share them.
+FLEET_MIX = {"orders": {"slow": 30, "flaky": 1}, "emails": {"slow": 20, "boom": 4}}
+
+
+def send_fleet_mix() -> None:
+    """On orders, 30 tasks of 0.1 s and a task retried once; on emails, 20 tasks of 0.1 s and
+    4 failures (counts in tests/test_fleet.py)."""
+    for queue, tasks in FLEET_MIX.items():
+        for _ in range(tasks.get("slow", 0)):
+            slow.apply_async((0.1,), queue=queue)
+        for _ in range(tasks.get("flaky", 0)):
+            flaky.apply_async(queue=queue)
+        for _ in range(tasks.get("boom", 0)):
+            boom.apply_async(queue=queue)
+
+
 if __name__ == "__main__":
-    send_mix()
+    import sys
+
+    send_fleet_mix() if sys.argv[1:] == ["fleet"] else send_mix()

@@ -44,12 +44,12 @@ if str(REPO_ROOT) not in sys.path:            # makes `stack` importable
     sys.path.insert(0, str(REPO_ROOT))
 
 from stack.redis import REDIS_DATABASES, Redis, redis_server_executable, redis_url  # noqa: E402
-from stack.servers import Graphite, RabbitMQ, Server, StackError, StatsD  # noqa: E402
+from stack.servers import CarbonRelay, Graphite, RabbitMQ, Server, StackError, StatsD, StatsDProxy  # noqa: E402
 
 S = TypeVar("S", bound=Server)
 
 __all__ = ["running", "require_installed", "in_ci", "flush_seconds", "graphite_retention",
-           "Graphite", "StatsD", "Redis", "RabbitMQ", "StackError"]
+           "Graphite", "StatsD", "StatsDProxy", "CarbonRelay", "Redis", "RabbitMQ", "StackError"]
 
 #: fixture -> the marker of the server it starts
 SERVER_FIXTURES = {"graphite": "graphite", "statsd": "statsd", "redis_server": "redis", "rabbitmq": "rabbitmq"}

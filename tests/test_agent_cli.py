@@ -21,7 +21,7 @@ def test_events_help_names_its_environment_and_sources(runner):
     result = runner.invoke(cli, ["agent", "events", "--help"])
     assert result.exit_code == 0
     for text in ("--broker", "task_send_sent_event", "--route", "--default-queue", "--max-tasks", "--statsd-host",
-                 "SIGTERM"):
+                 "SIGTERM", "--per-host", "[naming] per_host"):
         assert text in result.output
 
 
@@ -66,6 +66,8 @@ def test_bad_options_are_usage_errors(runner, in_tmp):
         (["agent", "events", "--broker", "redis://x/0", "--app", "json:dumps"], "is not a Celery app"),
         (["agent", "events", "--broker", "redis://x/0", "--max-tasks", "0"], "--max-tasks"),
     ]
+    result = runner.invoke(cli, ["agent", "events", "--broker", "redis://x/0"], env={"QUEUEDASH_PER_HOST": "maybe"})
+    assert result.exit_code == 2 and "'maybe' is not a valid boolean" in result.output, result.output
     for argv, message in cases:
         result = runner.invoke(cli, argv)
         assert result.exit_code == 2, (argv, result.output)

@@ -10,7 +10,8 @@ by `queuedash.naming.metrics.Naming`, with placeholders for the queue, task and 
 nodes, and with every statistic StatsD writes for a timer. A query node
 matches a placeholder when it can match a name (``*``, ``$queue``, a list of
 names); it matches a literal node by Graphite's glob rules. Checked for both
-StatsD namespaces and a non-default prefix and root.
+StatsD namespaces, a non-default prefix and root, and the per-host mode (task
+keys carry the host).
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ def emitted_families(naming: Naming) -> dict[str, list[str]]:
     """Family (its StatsD key with placeholders) -> the Graphite paths StatsD writes for it."""
     families = {}
     for state in TASK_COUNTERS:
-        key = naming.task_key(QUEUE, TASK, state)
+        key = naming.task_key(QUEUE, TASK, state, HOST)
         families[key] = [naming.counter_count(key), naming.counter_rate(key)]
     for timer in TASK_TIMER_KEYS:
-        key = naming.task_key(QUEUE, TASK, timer)
+        key = naming.task_key(QUEUE, TASK, timer, HOST)
         families[key] = [naming.timer(key, stat) for stat in timer_stats(naming)]
     for gauge in BROKER_GAUGE_KEYS:
         key = naming.broker_key(QUEUE, gauge)
@@ -158,6 +159,8 @@ NAMINGS = {
     "modern": {"naming.namespace": "modern"},
     "modern, own prefix and root": {"naming.namespace": "modern", "naming.prefix": "acme.jobs"},
     "legacy, own prefix": {"naming.prefix": "workers_celery"},
+    "legacy, per host": {"naming.per_host": True},
+    "modern, per host": {"naming.namespace": "modern", "naming.per_host": True},
 }
 
 
@@ -221,8 +224,8 @@ class _Recorder:
         self.keys.add(key)
 
 
-def test_the_monitor_sends_only_declared_families_and_all_task_and_worker_ones():
-    naming = Naming()
+@pytest.mark.parametrize("naming", [Naming(), Naming(per_host=True)], ids=["plain", "per host"])
+def test_the_monitor_sends_only_declared_families_and_all_task_and_worker_ones(naming):
     recorder = _Recorder()
     now = 1000.0
     translator = Translator(Keys(naming), recorder, lambda name: "q", clock=lambda: now)
@@ -240,7 +243,7 @@ def test_the_monitor_sends_only_declared_families_and_all_task_and_worker_ones()
          "local_received": now},
     ]
     for event in stream:
-        translator.handle(event)
+        translator.handle({"hostname": "w@h", **event})
     now += 5          # past the wait for task-sent events that will not come
     translator.tick()
     families = emitted_families(naming)

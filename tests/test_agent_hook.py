@@ -177,3 +177,57 @@ def test_statsd_down_drops_the_packets_and_the_tasks_run_on(app):
     assert hook.errors == 0
     # started and succeeded at least, per task; the kernel refuses some sends (ICMP port unreachable)
     assert client.sent_packets + client.dropped_packets >= 2 * runs
+
+
+def test_per_host_keys_name_the_host_given(app, capture):
+    hook_module.install(app, statsd_host="127.0.0.1", statsd_port=capture.port, per_host=True,
+                        host="web-1.example.com")
+    try:
+        app.tasks["proj.ok"].apply(**delivered())
+        assert counts_settled(capture, {"celery.tasks.emails.proj_ok.web-1_example_com.succeeded": 1})
+    finally:
+        hook_module.uninstall()
+
+
+def test_per_host_keys_name_the_workers_host_once_it_starts(app, capture, monkeypatch):
+    monkeypatch.setenv("QUEUEDASH_PER_HOST", "true")
+    monkeypatch.delenv("QUEUEDASH_HOST", raising=False)
+    hook = hook_module.install(app, statsd_host="127.0.0.1", statsd_port=capture.port)
+    try:
+        assert hook.keys.naming.per_host
+        app.tasks["proj.ok"].apply(**delivered())      # a producer: this machine's host name
+        machine = socket.gethostname().replace(".", "_")
+        assert counts_settled(capture, {f"celery.tasks.emails.proj_ok.{machine}.succeeded": 1})
+        # `celery worker` sends celeryd_init with its node name before the pool starts
+        signals.celeryd_init.send(sender="w1@host-a.example", instance=None, conf=app.conf, options={})
+        app.tasks["proj.ok"].apply(**delivered())
+        assert counts_settled(capture, {"celery.tasks.emails.proj_ok.host-a_example.succeeded": 1})
+    finally:
+        hook_module.uninstall()
+
+
+def test_the_host_given_wins_over_the_workers_node_name(app, capture, monkeypatch):
+    monkeypatch.setenv("QUEUEDASH_HOST", "pod-7")
+    hook = hook_module.install(app, statsd_host="127.0.0.1", statsd_port=capture.port, per_host=True)
+    try:
+        signals.celeryd_init.send(sender="w1@host-a", instance=None, conf=app.conf, options={})
+        app.tasks["proj.ok"].apply(**delivered())
+        assert counts_settled(capture, {"celery.tasks.emails.proj_ok.pod-7.succeeded": 1})
+        assert hook.host == "pod-7"
+    finally:
+        hook_module.uninstall()
+
+
+def test_without_the_per_host_mode_no_key_names_a_host(app, hooked, capture):
+    signals.celeryd_init.send(sender="w1@host-a", instance=None, conf=app.conf, options={})
+    app.tasks["proj.ok"].apply(**delivered())
+    assert counts_settled(capture, {"celery.tasks.emails.proj_ok.succeeded": 1})
+    assert not any("host-a" in key for key in capture.keys())
+
+
+def test_a_per_host_setting_that_is_not_a_boolean_is_refused(app, monkeypatch):
+    from queuedash.errors import SettingsError
+
+    monkeypatch.setenv("QUEUEDASH_PER_HOST", "sometimes")
+    with pytest.raises(SettingsError, match="QUEUEDASH_PER_HOST: expected true or false, got 'sometimes'"):
+        hook_module.install(app, statsd_host="127.0.0.1", statsd_port=9)

@@ -36,10 +36,10 @@ def load(pool: str) -> dict:
     return json.loads((RECORDINGS / f"{pool}.json").read_text())
 
 
-def translated(events) -> dict[str, int]:
+def translated(events, naming: Naming | None = None) -> dict[str, int]:
     """What the monitor's translator sends for these events, key -> count."""
     recorder = Recorder()
-    translator = Translator(Keys(Naming()), recorder, QueueResolver(), clock=lambda: 1e12)
+    translator = Translator(Keys(naming or Naming()), recorder, QueueResolver(), clock=lambda: 1e12)
     for event in events:
         translator.handle(event)
     translator.release_held(2e12)
@@ -78,6 +78,24 @@ def test_events_and_signals_give_the_same_counts(pool):
         assert diff in ({}, EVENTLET_TERMINATE)
     else:
         assert diff == {}
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_per_host_the_hosts_counts_add_up_to_the_same_counts(pool):
+    """In the per-host mode each count names the host of its event; summed over the host
+    node they are the counts of the plain mode, and the producer's sends are apart."""
+    events = load(pool)["events"]
+    per_host = translated(events, Naming(per_host=True))
+    summed = Counter()
+    hosts = set()
+    for key, count in per_host.items():
+        prefix, group, queue, task, host, state = key.split(".")
+        summed[".".join((prefix, group, queue, task, state))] += count
+        hosts.add((host, state == "sent"))
+    assert dict(summed) == translated(events)
+    producer = {e["hostname"].rpartition("@")[2] for e in events if e["type"] == "task-sent"}
+    worker = {e["hostname"].rpartition("@")[2] for e in events if e["type"] == "task-received"}
+    assert hosts == {(h, True) for h in producer} | {(h, False) for h in worker}
 
 
 @pytest.mark.parametrize("pool", POOLS)

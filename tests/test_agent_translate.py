@@ -317,3 +317,49 @@ def test_a_retry_received_before_the_retried_event_still_counts_its_success(make
     assert recorder.counts() == {"celery.tasks.q.t.received": 2, "celery.tasks.q.t.started": 2,
                                  "celery.tasks.q.t.retried": 1, "celery.tasks.q.t.succeeded": 1}
     assert translator.duplicates == 1
+
+
+def on_host(events, worker: str, producer: str | None = None):
+    """The events as two hosts send them: task-sent from the producer's dispatcher, the rest from the worker."""
+    return [{**e, "hostname": producer if e["type"] == "task-sent" else worker} for e in events]
+
+
+def test_per_host_every_count_is_keyed_by_the_host_of_its_event(clock):
+    recorder = Recorder()
+    translator = Translator(Keys(Naming(per_host=True)), recorder, QueueResolver(), clock=clock)
+    for event in (on_host(lifecycle("a"), "celery@web-1.example", "gen4242@api-1")
+                  + on_host(lifecycle("b"), "w2@web-2", "gen4243@api-1")):
+        translator.handle(event)
+    base = "celery.tasks.emails.proj_tasks_add"
+    assert recorder.counts() == {
+        f"{base}.api-1.sent": 2,
+        f"{base}.web-1_example.received": 1, f"{base}.web-1_example.started": 1, f"{base}.web-1_example.succeeded": 1,
+        f"{base}.web-2.received": 1, f"{base}.web-2.started": 1, f"{base}.web-2.succeeded": 1,
+    }
+    assert (f"{base}.web-2.runtime", 250.0) in recorder.timers()
+
+
+def test_per_host_metrics_held_for_their_task_sent_keep_their_own_host(clock):
+    recorder = Recorder()
+    translator = Translator(Keys(Naming(per_host=True)), recorder, QueueResolver(), clock=clock)
+    sent, received, started, _ = on_host(lifecycle("late"), "w@web-3", "gen1@api-2")
+    translator.handle(on_host(lifecycle("first"), "w@web-3", "gen1@api-2")[0])   # producers send task-sent
+    recorder.sent.clear()
+    translator.handle(received)
+    translator.handle(started)
+    assert recorder.sent == []
+    translator.handle(sent)
+    assert recorder.counts() == {"celery.tasks.emails.proj_tasks_add.web-3.received": 1,
+                                 "celery.tasks.emails.proj_tasks_add.web-3.started": 1,
+                                 "celery.tasks.emails.proj_tasks_add.api-2.sent": 1}
+
+
+def test_per_host_an_event_without_a_host_counts_under_unknown_and_a_bad_one_is_malformed(clock):
+    recorder = Recorder()
+    translator = Translator(Keys(Naming(per_host=True)), recorder, QueueResolver(), clock=clock)
+    translator.handle({"type": "task-received", "uuid": "x", "name": "t", "timestamp": 1.0})
+    translator.handle({"type": "task-received", "uuid": "y", "name": "t", "timestamp": 1.0, "hostname": 3})
+    clock.now += 5
+    translator.release_held()
+    assert recorder.counts() == {"celery.tasks.unknown.t.unknown.received": 1}
+    assert translator.malformed == 1

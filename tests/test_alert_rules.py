@@ -407,3 +407,42 @@ def test_only_and_for_import_write_no_rules(runner, repo, tmp_path, monkeypatch)
         result = runner.invoke(cli, ["-c", "tests/fixtures/inventory.toml", "build", "--out", str(out), *args])
         assert result.exit_code == 0, result.output
         assert not (out.parent / "rules").exists() and not (out / "rules").exists()
+
+
+# -- the per-host mode ---------------------------------------------------------------------------
+
+
+def test_in_the_per_host_mode_every_rule_reads_every_host_as_its_panel_does(inventory_settings):
+    """A fleet with a StatsD per host writes <queue>.<task>.<host>.<state>: a rule still reading
+    <queue>.<task>.<state> would match nothing there, be NoData, and never page. Each rule runs
+    its per-host panel's query, whose task paths have the host node, read as every host."""
+    from dataclasses import replace
+
+    from queuedash.check.evaluate import metric_paths
+
+    naming = replace(inventory_settings.naming, per_host=True)
+    per_host = replace(inventory_settings, naming=naming)
+    built = {b.name: b for b in build_all(per_host)}
+    by_title = all_rules(rules.rule_groups(per_host, list(built.values()), "11.6"))
+    plain = all_rules(rules.rule_groups(inventory_settings, build_all(inventory_settings), "11.6"))
+    assert {t: r["uid"] for t, r in by_title.items()} == {t: r["uid"] for t, r in plain.items()}
+
+    counts_root = naming.task_count("q", "t", "failed").split(".")[0]
+    count_path_nodes = len(naming.task_count("q", "t", "failed").split("."))
+    on_task_counts = set()
+    for title, rule in by_title.items():
+        target = query(rule)["target"]
+        assert target == visible_target(panel_of(built, rule)), title
+        for path in metric_paths(target):
+            nodes = path.split(".")
+            if nodes[:3] == [counts_root, naming.prefix, "tasks"]:
+                on_task_counts.add(title)
+                assert len(nodes) == count_path_nodes and nodes[naming.task_host_node] == "*", (title, path)
+        if title in on_task_counts:
+            assert target != query(plain[title])["target"], title
+    # failed, rejected, ...: every should-be-zero condition on tasks, the backlogs, the backlogs growing
+    assert {"Failed tasks on emails", "Backlog on emails", "Backlog growing on emails",
+            "Unknown tasks (NotRegistered) on default"} <= on_task_counts
+    # Only the broker's and the workers' gauges, which have no host node, are read otherwise.
+    gauges = ("Queue length on ", "Waiting with no consumer on ", "Workers offline")
+    assert on_task_counts == {t for t in by_title if not t.startswith(gauges)}

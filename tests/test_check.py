@@ -13,6 +13,7 @@ import socket
 import time
 
 import pytest
+import requests
 
 import feeder
 from grafana_display import display
@@ -333,3 +334,12 @@ def test_a_time_range_graphite_refuses_is_one_line(runner, graphite, settings_fi
 def test_a_selection_is_all_or_found(graphite):
     with pytest.raises(CheckError):
         Checker(GraphiteClient(graphite.web_url), selection="some")
+
+
+def test_validate_knows_exactly_the_functions_graphite_web_serves(graphite):
+    """The lint's list of functions is graphite-web's own: a function it lacks would make
+    `validate` refuse a query Graphite runs (groupByNodes was missing)."""
+    from queuedash.graphite.functions import KNOWN_FUNCTIONS
+
+    served = requests.get(f"{graphite.web_url}/functions", timeout=10).json()
+    assert set(served) == set(KNOWN_FUNCTIONS)

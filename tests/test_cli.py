@@ -224,3 +224,17 @@ def test_help_explains_each_command(runner):
     for command in ("build", "list", "validate"):
         assert command in result.output
     assert "replaced only when every" in runner.invoke(cli, ["build", "--help"]).output
+
+
+def test_the_per_host_mode_from_the_environment_or_an_option(runner, in_tmp):
+    (in_tmp / "queuedash.toml").write_text('queues = ["emails"]\n', encoding="utf-8")
+    built = in_tmp / "build" / "dashboards" / "queuedash-queue-emails.json"
+    for args, env in (([], {}), (["--per-host"], {}), ([], {"QUEUEDASH_PER_HOST": "true"})):
+        result = runner.invoke(cli, [*args, "build", "--only", "queue-emails"], env=env)
+        assert result.exit_code == 0, result.output
+        per_host = "stats_counts.celery.tasks.emails.*.*.received" in built.read_text()
+        assert per_host == bool(args or env), (args, env)
+    result = runner.invoke(cli, ["build"], env={"QUEUEDASH_PER_HOST": "sometimes"})
+    assert result.exit_code == 2
+    assert "'sometimes' is not a valid boolean" in result.output
+    assert "QUEUEDASH_PER_HOST" in runner.invoke(cli, ["--help"], terminal_width=200).output

@@ -171,3 +171,41 @@ def test_the_tasks_dashboard_says_which_failed_figure_follows_the_selection(buil
     failed = next(p for p in panels(built["tasks"]) if p["title"].startswith("Failed in"))
     assert failed["title"] == "Failed in $queue ($task)"
     assert all("$queue" in t["target"] and "$task" in t["target"] for t in failed["targets"])
+
+
+def test_the_per_host_mode_reads_every_host_in_every_task_path(inventory_settings):
+    """Every task path of every dashboard has the host node (as `*`), nothing else moves:
+    the variables list the same nodes, and the dashboards still pass the lint and the schemas."""
+    from dataclasses import replace
+
+    from queuedash.check.evaluate import metric_paths
+    from queuedash.naming.metrics import Naming
+
+    plain = {b.name: b for b in build_all(inventory_settings)}
+    per_host = {b.name: b for b in build_all(replace(inventory_settings, naming=Naming(per_host=True)))}
+    task_paths = 0
+    for name, item in per_host.items():
+        assert schema_errors(item.data) == []
+        for panel in panels(item):
+            for target in panel.get("targets", []):
+                for path in metric_paths(target.get("target", "")):
+                    nodes = path.split(".")
+                    if nodes[:3] in (["stats_counts", "celery", "tasks"], ["stats", "celery", "tasks"]):
+                        task_paths += 1
+                        assert len(nodes) == 7 and nodes[5] == "*", path
+                    elif nodes[:4] == ["stats", "timers", "celery", "tasks"]:
+                        task_paths += 1
+                        assert len(nodes) == 9 and nodes[6] == "*", path
+        variables = lambda b: [(v["name"], v["query"]) for v in b.data["templating"]["list"]]  # noqa: E731
+        assert variables(item) == variables(plain[name])
+    assert task_paths > 50
+
+
+def test_the_per_host_mode_changes_nothing_unless_asked(inventory_settings):
+    from dataclasses import replace
+
+    from queuedash.naming.metrics import Naming
+
+    assert inventory_settings.naming.per_host is False
+    per_host = replace(inventory_settings, naming=Naming(per_host=True))
+    assert [b.text for b in build_all(inventory_settings)] != [b.text for b in build_all(per_host)]

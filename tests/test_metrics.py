@@ -100,3 +100,41 @@ def test_unknown_metric_leaves_are_refused():
         n.broker_key("q", "size")
     with pytest.raises(NamingError):
         n.worker_key("h", "load")
+
+
+def test_per_host_task_keys_carry_the_host_after_the_task():
+    n = Naming(per_host=True)
+    assert n.task_key("default", "proj.tasks.add", "failed", "web-1.example.com") == \
+        "celery.tasks.default.proj_tasks_add.web-1_example_com.failed"
+    assert n.task_count("q", "t", "sent", "h1") == "stats_counts.celery.tasks.q.t.h1.sent"
+    assert n.task_timer("q", "t", "runtime", "upper_90", "h1") == "stats.timers.celery.tasks.q.t.h1.runtime.upper_90"
+    # queries leave the host at every host
+    assert n.task_count("q", ANY, "received") == "stats_counts.celery.tasks.q.*.*.received"
+    assert Naming(per_host=True, namespace="modern").task_rate("q", "t", "failed", "h") == \
+        "stats.counters.celery.tasks.q.t.h.failed.rate"
+    # gauges are one per queue or worker already: no host node
+    assert n.broker_gauge("q", "length") == "stats.gauges.celery.broker.q.length"
+    assert n.worker_gauge("w@h", "online") == "stats.gauges.celery.workers.w_h.online"
+
+
+def test_without_the_per_host_mode_a_host_is_not_part_of_the_key():
+    assert Naming().task_key("q", "t", "failed", "web-1") == "celery.tasks.q.t.failed"
+    with pytest.raises(NamingError):
+        Naming().task_host_node
+
+
+@pytest.mark.parametrize("namespace", ["legacy", "modern"])
+@pytest.mark.parametrize("prefix", ["celery", "a.b.c"])
+def test_per_host_node_positions_point_at_the_named_part(namespace, prefix):
+    n = Naming(namespace=namespace, prefix=prefix, per_host=True)
+    count = n.task_count("QQ", "TT", "failed", "HH").split(".")
+    assert count[n.task_queue_node] == "QQ" and count[n.task_task_node] == "TT"
+    assert count[n.task_host_node] == "HH" and count[n.task_state_node] == "failed"
+    assert n.task_rate("QQ", "TT", "failed", "HH").split(".")[n.task_state_node] == "failed"
+    timer = n.task_timer("QQ", "TT", "runtime", "mean", "HH").split(".")
+    assert timer[n.timer_queue_node] == "QQ" and timer[n.timer_task_node] == "TT"
+
+
+def test_per_host_must_be_a_boolean():
+    with pytest.raises(NamingError):
+        Naming(per_host="yes")

@@ -55,7 +55,7 @@ def one_error(result) -> str:
     ('queues = ["emails"]\n[queue.emails]\ntitle = "  "\n', "queue.emails.title: is blank: leave it out instead"),
     ('queus = ["emails"]\n[queue.emails]\nteam = "growth"\n', "queus: unknown key (did you mean 'queues'?)"),
     ('queues = ["emails"]\n[dashboard]\nrefresh = "1m"\n', "dashboard: unknown key (did you mean 'dashboards'?)"),
-    ('definition_timeout = 0\n', "definition_timeout: must be a positive number of seconds"),
+    ('definition_timeout = 0\n', "definition_timeout: must be a positive number of seconds, at most 86400"),
     ('queues = ["emails"]\n[alertng]\ngrafana_version = "11.6"\n',
      "alertng: unknown key (did you mean 'alerting'?)"),
     ('[alerting]\ngrafana_versoin = "11.6"\n', "alerting.grafana_versoin: unknown key (did you mean "
@@ -64,6 +64,8 @@ def one_error(result) -> str:
     ('queues = ["emails"]\n[queue.emails]\nalert_lables = { env = "prod" }\n',
      "queue.emails.alert_lables: unknown key (did you mean 'alert_labels'?)"),
     ('queues = ["emails"]\n[queue.emails]\nalert_for = "1 minute"\n', "queue.emails.alert_for: "),
+    ('[naming]\nper_hosts = true\n', "naming.per_hosts: unknown key (did you mean 'per_host'?)"),
+    ('[naming]\nper_host = "yes"\n', "naming.per_host: expected true or false, got str 'yes'"),
 ])
 def test_a_setting_grafana_cannot_use_is_one_line(runner, settings, body, message):
     settings(body)
@@ -291,11 +293,34 @@ def test_check_says_what_the_address_is_instead(runner, in_tmp, grafana, not_gra
 
 
 @pytest.mark.parametrize("args", [["check", "--timeout", "0"], ["check", "--timeout", "-1"],
-                                  ["discover", "--timeout", "0"], ["check", "--timeout", "soon"]])
+                                  ["discover", "--timeout", "0"], ["check", "--timeout", "soon"],
+                                  ["check", "--timeout", "1e999"], ["discover", "--timeout", "1e10"]])
 def test_a_timeout_that_cannot_be_is_a_usage_error(runner, in_tmp, args):
     result = runner.invoke(cli, args + ["--graphite", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output and "Invalid value for '--timeout'" in result.output
+
+
+# A wait longer than a socket or a thread can take (time_t overflows near 1e10 s) was an internal error.
+@pytest.mark.parametrize("args, option", [
+    (["deploy", "--dry-run", "--project", "ops", "--url", "http://127.0.0.1:9", "--timeout", "1e999"], "'--timeout'"),
+    (["--definition-timeout", "1e10", "build"], "'--definition-timeout'"),
+])
+def test_a_wait_longer_than_a_day_is_a_usage_error(runner, in_tmp, args, option):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {option} (env var:" in result.stderr
+    assert "is not in the range 0<x<=86400" in result.stderr
+
+
+@pytest.mark.parametrize("body, key", [("definition_timeout = 1e300\n", "definition_timeout"),
+                                       ("[grafana]\ntimeout = inf\n", "grafana.timeout")])
+def test_a_settings_wait_longer_than_a_day_is_one_line(runner, settings, body, key):
+    settings(body)
+    result = runner.invoke(cli, ["build"] if key == "definition_timeout" else ["deploy", "--dry-run"])
+    assert result.exit_code == 1, result.output
+    assert one_error(result) == (f"Error: queuedash.toml: {key}: must be a positive number of seconds, "
+                                 "at most 86400")
 
 
 # ----- deploy --from, validate ------------------------------------------------------------------

@@ -221,7 +221,8 @@ def _closed_url(scheme="http") -> str:
 
 GROUP = {"--config": either(["queuedash.toml"]), "--definitions": ODD, "--datasource-uid": either(["graphite", "g-1"]),
          "--namespace": either(["legacy", "modern"]), "--prefix": either(["celery", "jobs"]),
-         "--definition-timeout": either(["5", "30"], _number), "--debug": None}
+         "--definition-timeout": either(["5", "30"], _number), "--debug": None, "--per-host": None,
+         "--no-per-host": None}
 
 
 def _options(draw, table: dict, rarely: bool = False) -> list[str]:
@@ -278,12 +279,17 @@ COMMANDS = {
                      "--max-tasks": either(["10"], _number), "--task-ttl": either(["60"], _number),
                      "--heartbeat-interval": either(["2"], _number), "--reconnect-max": either(["1"], _number),
                      "--worker-expiry": either(["300"], _number), "--inspect-timeout": either(["1"], _number),
-                     "--poll-interval": either(["0", "10"], _number)},
+                     "--poll-interval": either(["0", "10"], _number), "--per-host": None, "--no-per-host": None},
 }
 
 #: GRAFANA_TOKEN as it may be set: working, broken by a copy-paste, or anything.
 TOKENS = st.one_of(st.sampled_from(["glsa_token_0123456789abcdef", "glsa_€token", "glsa_tok\nen", "glsa tok", "é"]),
                    ODD_STRINGS).filter(lambda text: "\x00" not in text)
+
+
+#: QUEUEDASH_PER_HOST as it may be set (None: not set), read by the group and by `agent events`.
+PER_HOST_VALUES = st.one_of(st.none(), st.sampled_from(["true", "0", "yes"]),
+                            ODD_STRINGS.filter(lambda text: "\x00" not in text))
 
 
 @st.composite
@@ -309,10 +315,11 @@ def test_any_option_values_give_a_result_or_one_line(in_project, command):
     environment = {"GRAFANA_URL": f"http://127.0.0.1:{closed_port()}", "GRAFANA_TOKEN": "glsa_x"}
 
     @PROPERTY
-    @given(args=command_lines(command), token=TOKENS)
-    def run(args, token):
+    @given(args=command_lines(command), token=TOKENS, per_host=PER_HOST_VALUES)
+    def run(args, token, per_host):
         before = snapshot(in_project)
-        result = CliRunner().invoke(cli, args, env={**environment, "GRAFANA_TOKEN": token or "glsa_x"})
+        result = CliRunner().invoke(cli, args, env={**environment, "GRAFANA_TOKEN": token or "glsa_x",
+                                                    "QUEUEDASH_PER_HOST": per_host})
         check_run(result, in_project, before, debug="--debug" in args,
                   report=command == "validate" or "-v" in args)
         if result.exit_code == 0 and before != snapshot(in_project):

@@ -70,7 +70,7 @@ def test_defaults_apply_to_queues_without_overrides(write_settings):
     ('[grafana]\ntoken = "glsa_x"', "grafana.token: credentials do not belong in the settings file"),
     ('[grafana]\nfolder_uid = "a b"', "grafana.folder_uid: folder uid 'a b' is not"),
     ('[grafana]\nparent_folders = [{uid = "ops"}]', "each parent folder needs a uid and a title"),
-    ('[grafana]\ntimeout = 0', "grafana.timeout: must be positive"),
+    ('[grafana]\ntimeout = 0', "grafana.timeout: must be a positive number of seconds, at most 86400"),
 ])
 def test_a_wrong_key_is_one_clear_error_naming_key_and_file(write_settings, body, message):
     path = write_settings(body)
@@ -109,3 +109,22 @@ def test_settings_are_frozen():
     settings = load(None)
     with pytest.raises(AttributeError):
         settings.output = "x"
+
+
+def test_the_per_host_mode_comes_from_the_file_or_an_override(write_settings):
+    path = write_settings('''
+        [naming]
+        per_host = true
+    ''')
+    assert load(path).naming.per_host is True
+    assert load(path, {"naming.per_host": False}).naming.per_host is False
+    assert load(None).naming.per_host is False
+
+
+def test_a_per_host_that_is_not_a_boolean_is_refused(write_settings):
+    path = write_settings('''
+        [naming]
+        per_host = "yes"
+    ''')
+    with pytest.raises(SettingsError, match=r"naming.per_host: expected true or false, got str 'yes'"):
+        load(path)

@@ -31,23 +31,29 @@ The queue is the message's routing key (``request.delivery_info``), which is
 the queue name with Celery's default direct exchange; the producer side uses
 the routing key it published with.
 
+In the per-host mode every key also names this process's host: the `host`
+option or QUEUEDASH_HOST, else the worker's node name (``celeryd_init``; its
+host part, ``w1@web-1`` -> ``web-1``), else the machine's host name (a producer).
+
 Never raises into a task and never blocks it: every handler is guarded, and
 StatsD gets one non-blocking UDP packet per signal (a pipeline when a signal
 sends several metrics). A worker process holds only the start times of its
 running tasks and a bounded set of received task ids.
 
-Imports Celery, `client`, `keys` and `queuedash.naming.metrics`.
+Imports Celery, `client`, `keys`, `queuedash.naming.metrics` and `queuedash.errors`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 
 from celery import signals
 from celery.exceptions import Reject
 
+from queuedash.errors import SettingsError
 from queuedash.naming.metrics import Naming
 
 from queuedash.agent.client import UDPClient
@@ -71,6 +77,18 @@ _MISSING = object()
 _STATE_COUNTERS = {"SUCCESS": "succeeded", "RETRY": "retried", "REJECTED": "rejected"}
 
 
+_TRUE = ("1", "true", "t", "yes", "y", "on")
+_FALSE = ("0", "false", "f", "no", "n", "off", "")
+
+
+def _env_flag(name: str) -> bool:
+    """A true/false environment variable, read as click reads the commands' flags."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise SettingsError(f"{name}: expected true or false, got {os.environ[name]!r}")
+
+
 def _env_port(default: int = 8125) -> int:
     value = os.environ.get("QUEUEDASH_STATSD_PORT")
     return int(value) if value else default
@@ -84,10 +102,14 @@ def _queue_of(request) -> str | None:
 class Hook:
     """Signal handlers bound to one StatsD client and naming scheme."""
 
-    def __init__(self, client, keys: Keys, app=None):
+    def __init__(self, client, keys: Keys, app=None, host: str | None = None):
         self.client = client
         self.keys = keys
         self.app = app
+        #: The host named in every key (per-host mode): given, else the worker's node name
+        #: once the worker starts, else this machine's.
+        self.host = host or socket.gethostname()
+        self._host_given = bool(host)
         self.errors = 0
         self._running: dict[str, float] = {}
         self._received: dict[str, str | None] = {}
@@ -95,6 +117,14 @@ class Hook:
         self._ended: dict[str, None] = {}
 
     # -- plumbing -------------------------------------------------------------
+
+    def key(self, queue, task, leaf) -> str:
+        return self.keys.task(queue, task, leaf, self.host)
+
+    def worker_starting(self, sender=None, **_):
+        """celeryd_init: the worker's node name, before its pool starts (prefork children inherit it)."""
+        if not self._host_given and isinstance(sender, str) and sender:
+            self.host = sender
 
     def _end(self, task_id) -> bool:
         """Mark the end of a task's delivery in this process; False when it was marked already."""
@@ -126,6 +156,7 @@ class Hook:
 
     def _handlers(self):
         return [
+            (signals.celeryd_init, self.worker_starting),
             (signals.before_task_publish, self.before_publish),
             (signals.after_task_publish, self.after_publish),
             (signals.task_received, self.received),
@@ -150,7 +181,7 @@ class Hook:
             name = (headers or {}).get("task") or sender
             if not name and isinstance(body, dict):
                 name = body.get("task")   # message protocol 1
-            self.client.incr(self.keys.task(routing_key or exchange, name, "sent"))
+            self.client.incr(self.key(routing_key or exchange, name, "sent"))
         except Exception:
             self._failed("after_task_publish")
 
@@ -165,7 +196,7 @@ class Hook:
                 del received[next(iter(received))]
             queue = received[request.id] = _queue_of(request)
             self._ended.pop(request.id, None)       # a retry or a requeue: a new delivery
-            self.client.incr(self.keys.task(queue, request.name, "received"))
+            self.client.incr(self.key(queue, request.name, "received"))
         except Exception:
             self._failed("task_received")
 
@@ -180,15 +211,15 @@ class Hook:
                 return
             with self.client.pipeline() as pipe:
                 if self._received.pop(task_id, _MISSING) is _MISSING:
-                    pipe.incr(self.keys.task(queue, name, "received"))
-                pipe.incr(self.keys.task(queue, name, "revoked"))
+                    pipe.incr(self.key(queue, name, "received"))
+                pipe.incr(self.key(queue, name, "revoked"))
         except Exception:
             self._failed("task_revoked")
 
     def unknown(self, sender=None, message=None, name=None, **_):
         try:
             info = getattr(message, "delivery_info", None) or {}
-            self.client.incr(self.keys.task(info.get("routing_key"), name, "unknown"))
+            self.client.incr(self.key(info.get("routing_key"), name, "unknown"))
         except Exception:
             self._failed("task_unknown")
 
@@ -211,10 +242,10 @@ class Hook:
                 # A worker puts message headers on the request itself; task.apply() under them.
                 sent = (request.get("headers") or {}).get(SENT_HEADER)
             with self.client.pipeline() as pipe:
-                pipe.incr(self.keys.task(queue, name, "started"))
+                pipe.incr(self.key(queue, name, "started"))
                 if isinstance(sent, (int, float)):
                     waited = wait_seconds(sent, now, eta_seconds(request.eta))
-                    pipe.timing(self.keys.task(queue, name, "wait"), waited * 1000.0)
+                    pipe.timing(self.key(queue, name, "wait"), waited * 1000.0)
         except Exception:
             self._failed("task_prerun")
 
@@ -230,9 +261,9 @@ class Hook:
                 counter = None
             with self.client.pipeline() as pipe:
                 if counter:
-                    pipe.incr(self.keys.task(queue, name, counter))
+                    pipe.incr(self.key(queue, name, counter))
                 if started is not None:
-                    pipe.timing(self.keys.task(queue, name, "runtime"), (ended - started) * 1000.0)
+                    pipe.timing(self.key(queue, name, "runtime"), (ended - started) * 1000.0)
         except Exception:
             self._failed("task_postrun")
 
@@ -245,7 +276,7 @@ class Hook:
             # A hard time limit is reported by the main process without the
             # task's request: its queue is the one it was received from.
             queue = _queue_of(sender.request) or self._received.get(task_id)
-            self.client.incr(self.keys.task(queue, sender.name, "failed"))
+            self.client.incr(self.key(queue, sender.name, "failed"))
         except Exception:
             self._failed("task_failure")
 
@@ -254,30 +285,35 @@ _installed: Hook | None = None
 
 
 def install(app=None, *, statsd_host: str | None = None, statsd_port: int | None = None,
-            prefix: str | None = None, naming: Naming | None = None, client=None) -> Hook | None:
+            prefix: str | None = None, per_host: bool | None = None, host: str | None = None,
+            naming: Naming | None = None, client=None) -> Hook | None:
     """Connect the hook to Celery's signals; call once, where the app is made.
 
     `statsd_host` / `statsd_port` default to QUEUEDASH_STATSD_HOST /
     QUEUEDASH_STATSD_PORT, then 127.0.0.1:8125; `prefix` (the first node of
-    every key) to QUEUEDASH_PREFIX, then ``celery``. With `app`, only that
-    app's tasks are counted. Installing again replaces the previous hook.
+    every key) to QUEUEDASH_PREFIX, then ``celery``. `per_host` (task keys
+    carry the host: the dashboards' ``[naming] per_host``) to QUEUEDASH_PER_HOST,
+    then false; `host` to QUEUEDASH_HOST, then the worker's node name (its host
+    part), then the machine's host name. With `app`, only that app's tasks are
+    counted. Installing again replaces the previous hook.
 
     Never raises for a StatsD problem: an unresolvable host is logged and the
     hook is not installed (returns None), so the app still starts.
     """
     global _installed
     if naming is None:
-        naming = Naming(prefix=prefix or os.environ.get("QUEUEDASH_PREFIX") or "celery")
+        naming = Naming(prefix=prefix or os.environ.get("QUEUEDASH_PREFIX") or "celery",
+                        per_host=_env_flag("QUEUEDASH_PER_HOST") if per_host is None else per_host)
     if client is None:
-        host = statsd_host or os.environ.get("QUEUEDASH_STATSD_HOST") or "127.0.0.1"
+        address = statsd_host or os.environ.get("QUEUEDASH_STATSD_HOST") or "127.0.0.1"
         try:
-            client = UDPClient(host, statsd_port or _env_port())
+            client = UDPClient(address, statsd_port or _env_port())
         except OSError as exc:
             log.error("queuedash hook not installed: %s", exc)
             return None
     if _installed is not None:
         _installed.disconnect()
-    _installed = Hook(client, Keys(naming), app).connect()
+    _installed = Hook(client, Keys(naming), app, host=host or os.environ.get("QUEUEDASH_HOST")).connect()
     return _installed
 
 

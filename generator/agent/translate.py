@@ -54,6 +54,10 @@ after `task_ttl` seconds untouched; at most `max_held` tasks waiting for their
 task-sent; one record per worker (see below). A malformed event
 (not a dict, no uuid, a field of the wrong type) is counted and skipped.
 
+In the per-host mode each task metric is keyed by the host of the event that
+counted it (its ``hostname``, a Celery node name: ``celery@web-1`` -> ``web-1``;
+task-sent names the producer's, ``gen1234@web-2`` -> ``web-2``).
+
 Workers come and go, and the gauges tell which way:
 
 * heartbeats arriving: ``online`` 1, ``active``, ``processed``, ``heartbeat_age``;
@@ -214,6 +218,7 @@ class Translator:
         self.keys = keys
         self.client = client
         self.resolve_queue = resolve_queue
+        self._per_host = keys.naming.per_host
         self.clock = clock
         self.tasks = TaskTable(max_tasks, task_ttl)
         self.workers: dict[str, WorkerRecord] = {}
@@ -304,6 +309,15 @@ class Translator:
             record.name = name
         return record
 
+    def _host(self, event) -> str | None:
+        """The event's host (per-host mode only: otherwise no key names it)."""
+        if not self._per_host:
+            return None
+        host = event.get("hostname")
+        if host is not None and not isinstance(host, str):
+            raise MalformedEvent(f"hostname is not a string: {host!r}")
+        return host
+
     def _queue(self, record: TaskRecord) -> str:
         if record.queue is None:
             if record.name is None:
@@ -311,27 +325,27 @@ class Translator:
             record.queue = self.resolve_queue(record.name)
         return record.queue
 
-    def _emit(self, record: TaskRecord, kind: str, leaf: str, value: float) -> None:
+    def _emit(self, record: TaskRecord, kind: str, leaf: str, value: float, host: str | None) -> None:
         if record.pending is not None:
-            record.pending.append((kind, leaf, value))
+            record.pending.append((kind, leaf, value, host))
             return
         if record.queue is None and self.sent_wait > 0 and (self.sent_seen or self._only_default(record)):
-            record.pending = [(kind, leaf, value)]
+            record.pending = [(kind, leaf, value, host)]
             self._held.append((self.clock() + self.sent_wait, record))
             while len(self._held) > self.max_held:
                 _, oldest = self._held.popleft()
                 if oldest.pending is not None:
                     self._release(oldest)
             return
-        self._send(record, self._queue(record), kind, leaf, value)
+        self._send(record, self._queue(record), kind, leaf, value, host)
 
     def _only_default(self, record: TaskRecord) -> bool:
         """Whether the routes know nothing better than the default queue for this task."""
         default = getattr(self.resolve_queue, "default", None)
         return default is not None and self.resolve_queue(record.name) == default
 
-    def _send(self, record: TaskRecord, queue: str, kind: str, leaf: str, value: float) -> None:
-        key = self.keys.task(queue, record.name, leaf)
+    def _send(self, record: TaskRecord, queue: str, kind: str, leaf: str, value: float, host: str | None) -> None:
+        key = self.keys.task(queue, record.name, leaf, host)
         if kind == "c":
             self.client.incr(key)
         else:
@@ -341,8 +355,8 @@ class Translator:
         """Send the metrics held for the queue, under the queue known by now."""
         pending, record.pending = record.pending, None
         queue = self._queue(record)
-        for kind, leaf, value in pending or ():
-            self._send(record, queue, kind, leaf, value)
+        for kind, leaf, value, host in pending or ():
+            self._send(record, queue, kind, leaf, value, host)
 
     def release_held(self, now: float | None = None) -> None:
         """Send what waited `sent_wait` seconds for a task-sent that did not come."""
@@ -353,25 +367,25 @@ class Translator:
             if record.pending is not None:
                 self._release(record)
 
-    def _count(self, record: TaskRecord, state: str) -> None:
-        self._emit(record, "c", state, 1)
+    def _count(self, record: TaskRecord, state: str, host: str | None) -> None:
+        self._emit(record, "c", state, 1, host)
 
-    def _end(self, record: TaskRecord, state: str) -> bool:
+    def _end(self, record: TaskRecord, state: str, host: str | None) -> bool:
         """Count the end of a delivery; False for a duplicate (more ends than deliveries)."""
         if record.received and record.open <= 0:
             self.duplicates += 1
             return False
         record.open = max(0, record.open - 1)
-        self._count(record, state)
+        self._count(record, state, host)
         return True
 
-    def _time(self, record: TaskRecord, timer: str, seconds: float) -> None:
-        self._emit(record, "ms", timer, max(0.0, seconds) * 1000.0)
+    def _time(self, record: TaskRecord, timer: str, seconds: float, host: str | None) -> None:
+        self._emit(record, "ms", timer, max(0.0, seconds) * 1000.0, host)
 
-    def _runtime_since_start(self, record: TaskRecord, event) -> None:
+    def _runtime_since_start(self, record: TaskRecord, event, host: str | None) -> None:
         ended = _timestamp(event.get("timestamp"))
         if record.started is not None and ended is not None and ended >= record.started:
-            self._time(record, "runtime", ended - record.started)
+            self._time(record, "runtime", ended - record.started, host)
 
     def _task_sent(self, event) -> None:
         record = self._record(event)
@@ -383,9 +397,10 @@ class Translator:
         self.sent_seen = True
         record.sent = _timestamp(event.get("timestamp"))
         record.eta = eta_seconds(event.get("eta"))
-        self._count(record, "sent")
+        host = self._host(event)
+        self._count(record, "sent", host)
         if record.started is not None and not record.waited:
-            self._wait(record)      # task-started came first: the race above
+            self._wait(record, host)      # task-started came first: the race above
         if record.pending is not None:
             self._release(record)
 
@@ -395,50 +410,55 @@ class Translator:
         record.open += 1
         record.started = None
         record.waited = False
-        self._count(record, "received")
+        self._count(record, "received", self._host(event))
 
     def _task_started(self, event) -> None:
         record = self._record(event)
         started = _timestamp(event.get("timestamp"))
         record.started = started
-        self._count(record, "started")
-        self._wait(record)
+        host = self._host(event)
+        self._count(record, "started", host)
+        self._wait(record, host)
 
-    def _wait(self, record: TaskRecord) -> None:
+    def _wait(self, record: TaskRecord, host: str | None) -> None:
         if record.sent is not None and record.started is not None:
             record.waited = True
-            self._time(record, "wait", wait_seconds(record.sent, record.started, record.eta))
+            self._time(record, "wait", wait_seconds(record.sent, record.started, record.eta), host)
 
     def _task_succeeded(self, event) -> None:
         record = self._record(event)
-        if not self._end(record, "succeeded"):
+        host = self._host(event)
+        if not self._end(record, "succeeded", host):
             return
         runtime = event.get("runtime")
         if runtime is not None:
-            self._time(record, "runtime", float(runtime))
+            self._time(record, "runtime", float(runtime), host)
 
     def _task_failed(self, event) -> None:
         record = self._record(event)
         exception = event.get("exception") or ""
         if not isinstance(exception, str):
             raise MalformedEvent(f"exception is not a string: {exception!r}")
+        host = self._host(event)
         if exception.startswith("NotRegistered("):
             record.name = record.name or _not_registered_name(exception)
-            self._count(record, "unknown")
+            self._count(record, "unknown", host)
             return
         state = "rejected" if _is_reject(exception, event.get("traceback")) else "failed"
-        if self._end(record, state):
-            self._runtime_since_start(record, event)
+        if self._end(record, state, host):
+            self._runtime_since_start(record, event, host)
 
     def _task_retried(self, event) -> None:
         record = self._record(event)
-        if self._end(record, "retried"):
-            self._runtime_since_start(record, event)
+        host = self._host(event)
+        if self._end(record, "retried", host):
+            self._runtime_since_start(record, event, host)
 
     def _task_rejected(self, event) -> None:
         record = self._record(event)
-        if self._end(record, "rejected"):
-            self._runtime_since_start(record, event)
+        host = self._host(event)
+        if self._end(record, "rejected", host):
+            self._runtime_since_start(record, event, host)
 
     def _task_revoked(self, event) -> None:
         record = self._record(event)
@@ -446,11 +466,12 @@ class Translator:
             self.duplicates += 1
             return
         record.revoked = True
+        host = self._host(event)
         if not record.received:
             record.received = True
             record.open += 1
-            self._count(record, "received")
-        self._end(record, "revoked")
+            self._count(record, "received", host)
+        self._end(record, "revoked", host)
 
     # -- workers ------------------------------------------------------------------
 

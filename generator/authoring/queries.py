@@ -3,6 +3,10 @@
 Every function returns a Graphite target string built from the naming scheme
 (`metrics.Naming`); nothing here knows about panels or Grafana JSON.
 
+In the naming's per-host mode a task path has one series per host where it had
+one: every query here sums (or, for timer statistics, combines) across hosts, so
+a panel shows the same figures in both modes.
+
 Imports `metrics`.
 """
 
@@ -45,6 +49,21 @@ def _arg(value) -> str:
 def states(names) -> Pattern:
     """A pattern over several task states, in their order, e.g. ``{failed,succeeded}``."""
     return alternatives(names)
+
+
+#: How one timer statistic of several hosts combines into one (per-host mode): the
+#: largest maximum or percentile, the smallest minimum, the hosts' counts and sums
+#: added, their means averaged (each host's mean weighs the same).
+_TIMER_ACROSS_HOSTS = (("upper", "max"), ("lower", "min"), ("count", "sum"), ("sum", "sum"), ("mean", "average"),
+                       ("median", "average"), ("std", "average"))
+
+
+def across_hosts(stat: str) -> str:
+    """The aggregation combining a timer statistic (``upper_90``, ``mean``...) over hosts."""
+    for start, how in _TIMER_ACROSS_HOSTS:
+        if stat.startswith(start):
+            return how
+    return "average"
 
 
 def zero_filled(expression: str) -> str:
@@ -112,7 +131,15 @@ class TaskQueries:
     def per_task(self, state) -> str:
         """One series per queue.task, for tables of the worst tasks."""
         n = self.naming
-        return call("aliasByNode", self.count(state), n.task_queue_node, n.task_task_node)
+        return self._by_task(self.count(state), n.task_queue_node, n.task_task_node, "sum")
+
+    def _by_task(self, path: str, queue_node: int, task_node: int, how: str) -> str:
+        """One series per queue.task, named ``<queue>.<task>``. In the per-host mode the
+        hosts' series of a task are combined with `how` first (groupByNodes names its
+        series by the same nodes aliasByNode keeps)."""
+        if self.naming.per_host:
+            return call("groupByNodes", path, quote(how), queue_node, task_node)
+        return call("aliasByNode", path, queue_node, task_node)
 
     def failure_ratio(self) -> str:
         """Failed as a percentage of failed + succeeded: 0 % where tasks ended and none failed.
@@ -129,7 +156,7 @@ class TaskQueries:
 
     def timer_per_task(self, timer: str, stat: str) -> str:
         n = self.naming
-        return call("aliasByNode", self.timer(timer, stat), n.timer_queue_node, n.timer_task_node)
+        return self._by_task(self.timer(timer, stat), n.timer_queue_node, n.timer_task_node, across_hosts(stat))
 
 
 # -- broker gauges ----------------------------------------------------------------

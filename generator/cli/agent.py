@@ -16,6 +16,7 @@ Imports click, `queuedash.naming.metrics`, and (inside the commands, so that
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 
@@ -140,6 +141,11 @@ def agent():
     the monitor). Keys: <prefix>.tasks.<queue>.<task>.<state>, .runtime,
     .wait; <prefix>.broker.<queue>.length/.unacked/.consumers;
     <prefix>.workers.<host>.online/.active/.processed/.heartbeat_age.
+
+    The hook reads QUEUEDASH_STATSD_HOST, QUEUEDASH_STATSD_PORT,
+    QUEUEDASH_PREFIX, QUEUEDASH_PER_HOST (true/false: task keys carry the
+    host, the dashboards' [naming] per_host) and QUEUEDASH_HOST (that host's
+    name; default: the worker's node name, else the machine's).
     """
 
 
@@ -164,10 +170,14 @@ def agent():
               help="Longest wait between two attempts to reach a lost broker (waits double from 1 s).")
 @click.option("--poll-interval", default=10.0, show_default=True, type=click.FloatRange(0),
               help="Seconds between broker queue polls; 0 turns the poller off.")
+@click.option("--per-host/--no-per-host", envvar="QUEUEDASH_PER_HOST", show_envvar=True, default=False, show_default=True,
+              help="Task keys carry the host of the worker (or producer) each event comes from: the "
+                   "dashboards' [naming] per_host, for a fleet with a StatsD per host.")
 @_options(BROKER_OPTIONS[1:] + STATSD_OPTIONS)
 def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, heartbeat_interval, worker_expiry,
            reconnect_max,
            poll_interval,
+           per_host,
            queues, management_url, global_keyprefix, priority_steps, inspect_timeout, naming, statsd_host,
            statsd_port, log_level):
     """Turn Celery events into task counters, timers and worker gauges.
@@ -188,7 +198,7 @@ def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, hea
     from queuedash.agent.translate import Translator
 
     setup_logging(log_level)
-    keys = Keys(naming)
+    keys = Keys(dataclasses.replace(naming, per_host=per_host))
     client = _client(statsd_host, statsd_port)
     app = _load_app(app_spec, broker_url)
     try:
@@ -206,8 +216,8 @@ def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, hea
         poller = Poller(source, keys, client, poll_interval)
     stopper = Stopper()
     stopper.handle_signals()
-    logging.getLogger(__name__).info("sending to StatsD %s:%d with prefix %r", statsd_host, statsd_port,
-                                     keys.naming.prefix)
+    logging.getLogger(__name__).info("sending to StatsD %s:%d with prefix %r%s", statsd_host, statsd_port,
+                                     keys.naming.prefix, ", per host" if per_host else "")
     Monitor(app, broker_url, translator, client, poller=poller, stopper=stopper,
             backoff=Backoff(min(1.0, reconnect_max), reconnect_max)).run()
     client.close()

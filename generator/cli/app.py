@@ -46,6 +46,9 @@ class App:
 
 pass_app = click.make_pass_decorator(App)
 
+#: An option in seconds (a request's deadline, a definition's limit): more than none, at most a day.
+SECONDS = click.FloatRange(min=0, min_open=True, max=settings_module.MAX_SECONDS)
+
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"

@@ -22,7 +22,7 @@ from queuedash.check import alerting
 from queuedash.check.discover import add_queues
 from queuedash.check.discover import discover as discover_queues
 from queuedash.check.evaluate import ALL, FOUND, OK, DashboardCheck, Summary, TimeRange, check_all
-from queuedash.cli.app import EXIT_COULD_NOT, App, exit_status, pass_app, plural
+from queuedash.cli.app import EXIT_COULD_NOT, SECONDS, App, exit_status, pass_app, plural
 from queuedash.compile import rules
 from queuedash.compile.build import build_all
 from queuedash.errors import QueuedashError
@@ -72,7 +72,7 @@ def summary_line(summary: Summary, url: str, rule_counts: dict | None = None) ->
 @click.option("--only", metavar="NAME", help="Check only this dashboard (name or uid).")
 @click.option("--found-values", is_flag=True,
               help="Fill variables with every value Graphite finds for them ({a,b,c}) instead of their All (*).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+@click.option("--timeout", type=SECONDS, default=10.0, show_default=True,
               metavar="SECONDS", help="Seconds each request may take, the whole answer included.")
 @click.option("--no-rules", is_flag=True, help="Check the dashboards only, not the alert rules.")
 @pass_app
@@ -132,7 +132,7 @@ def check(app: App, graphite_url: str, from_: str, until: str, strict: bool, onl
                                   "front of it: http://user:password@graphite:8080; never shown).")
 @click.option("--write", "write_new", is_flag=True,
               help="Append the new queues to the settings file's `queues` (comments and order kept).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+@click.option("--timeout", type=SECONDS, default=10.0, show_default=True,
               metavar="SECONDS", help="Seconds each request may take, the whole answer included.")
 @pass_app
 def discover(app: App, graphite_url: str, write_new: bool, timeout: float):

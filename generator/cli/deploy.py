@@ -29,7 +29,7 @@ from pathlib import Path
 
 import click
 
-from queuedash.cli.app import EXIT_COULD_NOT, EXIT_FAILED, EXIT_INTERRUPTED, App, exit_status, plural
+from queuedash.cli.app import EXIT_COULD_NOT, EXIT_FAILED, EXIT_INTERRUPTED, SECONDS, App, exit_status, plural
 from queuedash.compile import rules
 from queuedash.compile.build import build_all
 from queuedash.compile.validate import shape_problems
@@ -62,7 +62,7 @@ def common_options(command):
                      help="CA certificates (PEM) to verify Grafana's TLS certificate with."),
         click.option("--insecure", is_flag=True,
                      help="Do not verify Grafana's TLS certificate (warned about; for tests only)."),
-        click.option("--timeout", envvar="GRAFANA_TIMEOUT", show_envvar=True, type=click.FloatRange(min=0, min_open=True),
+        click.option("--timeout", envvar="GRAFANA_TIMEOUT", show_envvar=True, type=SECONDS,
                      metavar="SECONDS", help="Seconds each request may take, the whole answer included (default 10)."),
         click.option("--retries", type=click.IntRange(min=0), default=RetryPolicy.retries, show_default=True,
                      help="Retries of a request after a connection error, a timeout, 429, 502, 503 or 504."),

@@ -25,7 +25,7 @@ import click
 from queuedash import secrets
 from queuedash import settings as settings_module
 from queuedash.cli.agent import agent
-from queuedash.cli.app import EXIT_FAILED, EXIT_INTERRUPTED, App
+from queuedash.cli.app import EXIT_FAILED, EXIT_INTERRUPTED, SECONDS, App
 from queuedash.cli.build import build, list_, validate
 from queuedash.cli.check import check, discover
 from queuedash.cli.deploy import deploy, diff
@@ -93,14 +93,18 @@ _CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")  # what str.spli
               help="StatsD Graphite namespace: legacy (stats_counts.*) or modern (stats.counters.*).")
 @click.option("--prefix", envvar="QUEUEDASH_PREFIX", show_envvar=True, metavar="PREFIX",
               help="StatsD key prefix the dashboards query (default: celery; the agent's own --prefix must match).")
+@click.option("--per-host/--no-per-host", envvar="QUEUEDASH_PER_HOST", show_envvar=True, default=None,
+              help="Task keys carry the host that counted them, and every query sums the hosts: for a "
+                   "StatsD per host (default: [naming] per_host, false; the agent's own QUEUEDASH_PER_HOST "
+                   "must match).")
 @click.option("--definition-timeout", envvar="QUEUEDASH_DEFINITION_TIMEOUT", show_envvar=True, metavar="SECONDS",
-              type=click.FloatRange(min=0, min_open=True),
+              type=SECONDS,
               help="Stop a definition that has not finished after this many seconds "
                    "(default: definition_timeout in the settings file, else 60).")
 @click.option("--debug", is_flag=True, help="Show the traceback behind an error (a definition that raises).")
 @click.version_option(package_name="queuedash")
 @click.pass_context
-def cli(ctx, config, definitions, datasource_uid, namespace, prefix, definition_timeout, debug):
+def cli(ctx, config, definitions, datasource_uid, namespace, prefix, per_host, definition_timeout, debug):
     """Grafana dashboards for Celery task queues, as code.
 
     Definitions in dashboards/ compile to Grafana dashboard JSON over Graphite
@@ -113,6 +117,7 @@ def cli(ctx, config, definitions, datasource_uid, namespace, prefix, definition_
         "datasource.uid": datasource_uid,
         "naming.namespace": namespace,
         "naming.prefix": prefix,
+        "naming.per_host": per_host,
         "definition_timeout": definition_timeout,
     }, debug=debug)
 

@@ -8,13 +8,17 @@ Two kinds of names live here:
 
 * StatsD keys, what a client sends: ``celery.tasks.<queue>.<task>.<state>``,
   ``celery.broker.<queue>.length``, ``celery.workers.<host>.online``.
+  In the per-host mode (`Naming.per_host`) a task key also names the host that
+  counted it, ``celery.tasks.<queue>.<task>.<host>.<state>``: a fleet with an
+  aggregator (StatsD, Bucky) on every host then writes one series per host,
+  which the queries sum, instead of several aggregators overwriting one series.
 * Graphite paths, what StatsD's Graphite backend writes and dashboards query.
   In the legacy namespace (stock StatsD and Bucky) a counter ``k`` becomes
   ``stats_counts.k`` (count per flush) and ``stats.k`` (rate per second); in the
   modern one ``stats.counters.k.count`` and ``stats.counters.k.rate``. Timers
   become ``stats.timers.k.<stat>``, gauges ``stats.gauges.k``.
 
-Names are built in layers (prefix -> group -> queue or host -> task -> leaf).
+Names are built in layers (prefix -> group -> queue or host -> task -> [host] -> leaf).
 Every concrete name given for a queue, task or host goes through `escape`; a
 Graphite pattern (``$queue``, ``*``, ``{a,b}``) is passed as a `Pattern` and kept
 as it is.
@@ -111,6 +115,10 @@ class Naming:
     prefix: str = "celery"
     root: str = "stats"
     timer_percentile: int = 90
+    #: Task keys carry the host that counted them (a node after the task): for fleets
+    #: with an aggregator per host, whose flushes of one shared key would overwrite
+    #: each other in Graphite.
+    per_host: bool = False
 
     def __post_init__(self):
         if self.namespace not in NAMESPACES:
@@ -119,16 +127,23 @@ class Naming:
         _check_prefix(self.root, "root")
         if not (isinstance(self.timer_percentile, int) and 0 < self.timer_percentile < 100):
             raise NamingError(f"timer_percentile must be a whole number from 1 to 99, got {self.timer_percentile!r}")
+        if not isinstance(self.per_host, bool):
+            raise NamingError(f"per_host must be true or false, got {self.per_host!r}")
 
     # -- StatsD keys (what the agent sends) ---------------------------------
 
-    def task_key(self, queue: str, task: str, leaf: str) -> str:
-        """``celery.tasks.<queue>.<task>.<leaf>``: a task counter or timer key.
+    def task_key(self, queue: str, task: str, leaf: str, host: str = ANY) -> str:
+        """``celery.tasks.<queue>.<task>.<leaf>``: a task counter or timer key;
+        ``celery.tasks.<queue>.<task>.<host>.<leaf>`` in the per-host mode.
 
         `leaf` is a state or a timer name, or a `Pattern` of states in queries.
+        `host` is the agent's host name (escaped like any name), or a pattern; queries
+        leave it at ``*``, every host. Outside the per-host mode it is not part of the key.
         """
         if not isinstance(leaf, Pattern) and leaf not in TASK_STATES and leaf not in TASK_TIMERS:
             raise NamingError(f"unknown task metric {leaf!r}")
+        if self.per_host:
+            return f"{self.prefix}.tasks.{_node(queue)}.{_node(task)}.{_node(host)}.{leaf}"
         return f"{self.prefix}.tasks.{_node(queue)}.{_node(task)}.{leaf}"
 
     def broker_key(self, queue: str, gauge: str) -> str:
@@ -162,14 +177,14 @@ class Naming:
     def gauge(self, key: str) -> str:
         return f"{self.root}.gauges.{key}"
 
-    def task_count(self, queue, task, state) -> str:
-        return self.counter_count(self.task_key(queue, task, state))
+    def task_count(self, queue, task, state, host=ANY) -> str:
+        return self.counter_count(self.task_key(queue, task, state, host))
 
-    def task_rate(self, queue, task, state) -> str:
-        return self.counter_rate(self.task_key(queue, task, state))
+    def task_rate(self, queue, task, state, host=ANY) -> str:
+        return self.counter_rate(self.task_key(queue, task, state, host))
 
-    def task_timer(self, queue, task, timer: str, stat: str) -> str:
-        return self.timer(self.task_key(queue, task, timer), stat)
+    def task_timer(self, queue, task, timer: str, stat: str, host=ANY) -> str:
+        return self.timer(self.task_key(queue, task, timer, host), stat)
 
     def broker_gauge(self, queue, gauge: str) -> str:
         return self.gauge(self.broker_key(queue, gauge))
@@ -200,10 +215,18 @@ class Naming:
         return self.node_of(self.task_count(ANY, Pattern("TASK"), "failed"), "TASK")
 
     @property
+    def task_host_node(self) -> int:
+        """Node of the host in a count path; only the per-host mode has one."""
+        if not self.per_host:
+            raise NamingError("task paths have a host node only in the per-host mode")
+        return self.node_of(self.task_count(ANY, ANY, "failed", Pattern("HOST")), "HOST")
+
+    @property
     def task_state_node(self) -> int:
         """Node of the state in a count path (and in a rate path: same position)."""
-        count = self.node_of(self.counter_count(f"{self.prefix}.tasks.q.t.STATE"), "STATE")
-        rate = self.node_of(self.counter_rate(f"{self.prefix}.tasks.q.t.STATE"), "STATE")
+        key = self.task_key(ANY, ANY, Pattern("STATE"))
+        count = self.node_of(self.counter_count(key), "STATE")
+        rate = self.node_of(self.counter_rate(key), "STATE")
         if count != rate:  # never true for StatsD's namespaces; guards a future one
             raise NamingError("count and rate paths put the state at different nodes")
         return count
