@@ -24,7 +24,7 @@ def redis_url(host: str, port: int, db: int = 0) -> str:
     return f"redis://{host}:{port}/{db}"
 
 
-#: Redis's own defaults where pytest-redis has others: 16 databases (the tests use up to /8) and
+#: Redis's own defaults where pytest-redis has others: 16 databases (the tests use every one, /0 to /15) and
 #: no idle-client timeout (a broker connection idle between polls must not be cut).
 REDIS_DATABASES = 16
 REDIS_CLIENT_TIMEOUT = 0

@@ -196,8 +196,9 @@ def test_good_events_read_behind_a_bad_message_arrive_without_waiting_for_more(r
     splits: a bad one among them must not hold back the good ones behind it until the next
     message comes (in a quiet spell, never). The good events are the envelopes Celery's own
     dispatcher published, recorded off the channel, then published again in one pipeline,
-    each behind a message that is not JSON and one that is not kombu's envelope."""
-    db = 10
+    each behind a message that is not JSON and one that is not kombu's envelope. (Database 9,
+    as the test above: the tests of a module run one after the other; every other is taken.)"""
+    db = 9
     url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
     raw = redis.Redis.from_url(url)
     channel = f"/{db}.celeryev/task.received"
