@@ -3,6 +3,7 @@ as one line with the right exit status (servers are not needed for these)."""
 
 from __future__ import annotations
 
+import click
 import pytest
 from agent_support import wait_for
 
@@ -108,3 +109,18 @@ def test_an_app_that_is_none_is_one_line(runner, in_tmp, spec):
     result = runner.invoke(cli, ["agent", "events", "--broker", "redis://127.0.0.1:9/0", "--app", spec])
     assert result.exit_code == 2
     assert "Invalid value for --app" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command, option", [
+    ("poll", "--interval"), ("poll", "--inspect-timeout"), ("events", "--poll-interval"),
+    ("events", "--task-ttl"), ("events", "--heartbeat-interval"), ("events", "--worker-expiry"),
+    ("events", "--reconnect-max"), ("events", "--inspect-timeout"),
+])
+@pytest.mark.parametrize("value", ["1e999", "inf", "1e12"])
+def test_a_wait_beyond_what_the_clock_takes_is_a_usage_error(command, option, value):
+    """`agent poll --interval 1e999` slept into an OverflowError traceback on its second poll.
+    The options are parsed only (the commands themselves run until stopped)."""
+    agent_command = cli.commands["agent"].commands[command]
+    with pytest.raises(click.BadParameter) as caught:
+        agent_command.make_context(command, ["--broker", "redis://127.0.0.1:1/0", option, value])
+    assert option in caught.value.format_message() or option in str(caught.value.param.opts)

@@ -25,6 +25,12 @@ import click
 from queuedash.errors import NamingError
 from queuedash.naming.metrics import Naming
 
+#: The longest wait or interval an option takes: the clock's arithmetic overflows somewhere
+#: past 1e10 s (an "inf" would be a traceback), and nobody means more than a day.
+DAY = 86_400.0
+#: The longest a task or a silent worker is remembered.
+MONTH = 30 * DAY
+
 STATSD_OPTIONS = [
     click.option("--prefix", "naming", envvar="QUEUEDASH_PREFIX", show_envvar=True, default=Naming.prefix, show_default=True, metavar="PREFIX",
                  callback=lambda ctx, param, value: _naming(value),
@@ -50,7 +56,7 @@ BROKER_OPTIONS = [
                  help="Redis: the transport's global_keyprefix (broker_transport_options)."),
     click.option("--priority-steps", default="0,3,6,9", show_default=True, metavar="N,N,...",
                  help="Redis: kombu's priority_steps; a queue's length sums its list and one per step."),
-    click.option("--inspect-timeout", default=1.0, show_default=True, type=click.FloatRange(0), metavar="SECONDS",
+    click.option("--inspect-timeout", default=1.0, show_default=True, type=click.FloatRange(0, DAY), metavar="SECONDS",
                  help="Redis: how long the workers have to say which queues they consume (Celery's "
                       "inspect active_queues), on every poll; 0 sends no consumer count (unknown)."),
 ]
@@ -159,16 +165,16 @@ def agent():
               help="Queue of a task no task-sent event and no route names.")
 @click.option("--max-tasks", default=10000, show_default=True, type=click.IntRange(1),
               help="Tasks remembered between their events (LRU): the monitor's memory bound.")
-@click.option("--task-ttl", default=3600.0, show_default=True, type=click.FloatRange(1),
+@click.option("--task-ttl", default=3600.0, show_default=True, type=click.FloatRange(1, MONTH),
               help="Seconds a task is remembered after its last event.")
-@click.option("--heartbeat-interval", default=2.0, show_default=True, type=click.FloatRange(0.1),
+@click.option("--heartbeat-interval", default=2.0, show_default=True, type=click.FloatRange(0.1, DAY),
               help="Worker heartbeat interval when a heartbeat does not say; offline after twice it.")
-@click.option("--worker-expiry", default=300.0, show_default=True, type=click.FloatRange(1),
+@click.option("--worker-expiry", default=300.0, show_default=True, type=click.FloatRange(1, MONTH),
               help="Seconds after its last heartbeat that a worker whose heartbeats stopped (no goodbye) stays "
                    "offline; then its gauges are no longer sent. A worker that says goodbye is gone at once.")
-@click.option("--reconnect-max", default=30.0, show_default=True, type=click.FloatRange(0.1),
+@click.option("--reconnect-max", default=30.0, show_default=True, type=click.FloatRange(0.1, DAY),
               help="Longest wait between two attempts to reach a lost broker (waits double from 1 s).")
-@click.option("--poll-interval", default=10.0, show_default=True, type=click.FloatRange(0),
+@click.option("--poll-interval", default=10.0, show_default=True, type=click.FloatRange(0, DAY),
               help="Seconds between broker queue polls; 0 turns the poller off.")
 @click.option("--per-host/--no-per-host", envvar="QUEUEDASH_PER_HOST", show_envvar=True, default=False, show_default=True,
               help="Task keys carry the host of the worker (or producer) each event comes from: the "
@@ -225,7 +231,7 @@ def events(broker_url, app_spec, routes, default_queue, max_tasks, task_ttl, hea
 
 @agent.command()
 @_options(BROKER_OPTIONS)
-@click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(0.1),
+@click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(0.1, DAY),
               help="Seconds between polls (StatsD's flush interval is a good choice).")
 @click.option("--once", is_flag=True, help="Poll once, print the figures, exit (1 if the broker cannot be asked).")
 @_options(STATSD_OPTIONS)
