@@ -13,8 +13,8 @@ with the request's deadline (held per thread, as a request runs on one thread)
 when they send; one watchdog thread for the whole process waits for the
 earliest deadline. A request that ends in time cancels its watch.
 
-The HTTP clients (`graphite/client.py`, `grafana/client.py`) use it. Imports
-requests and urllib3 only.
+The HTTP clients (`graphite/client.py`, `grafana/client.py`) use it, and
+`transport_reason` to say why a request failed. Imports requests and urllib3 only.
 """
 
 from __future__ import annotations
@@ -203,3 +203,18 @@ class DeadlineSession(requests.Session):
         finally:
             deadline.finish()
             _current.deadline = None
+
+
+def transport_reason(exc: BaseException) -> str:
+    """The innermost cause of a transport error (refused, reset, timed out...), in its own words.
+    Not redacted: the caller redacts."""
+    inner: BaseException = exc
+    while True:
+        nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
+        nested = nested or getattr(inner, "reason", None) or inner.__cause__ or inner.__context__
+        if not isinstance(nested, BaseException) or nested is inner:
+            break
+        inner = nested
+    text = str(inner) or type(inner).__name__
+    # urllib3 repeats the connection object's repr; keep the readable tail.
+    return text.split("Failed to establish a new connection:", 1)[-1].strip()

@@ -6,6 +6,7 @@ is down, events are malformed, SIGTERM arrives. Real Redis, real subprocesses
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import signal
 import socket
@@ -46,6 +47,26 @@ def dispatch_until_counted(broker: str, capture: UdpCapture, timeout: float = 20
         found = wait_for(sent_and_counted, timeout, interval=0)
         dispatcher.close()
     return found
+
+
+@contextlib.contextmanager
+def monitoring(url: str, capture: UdpCapture, name: str):
+    """An event monitor on `url` sending to `capture`, on a thread, connected and seen counting;
+    stopped (and its thread gone) on the way out. Yields (app, monitor, translator, thread)."""
+    app = Celery(name, broker=url, set_as_current=False)
+    client = BufferedClient(UDPClient("127.0.0.1", capture.port))
+    translator = Translator(Keys(Naming()), client, QueueResolver(default="q"))
+    monitor = Monitor(app, url, translator, client, tick_interval=0.2, backoff=Backoff(0.2, 1))
+    thread = threading.Thread(target=monitor.run, daemon=True)
+    thread.start()
+    try:
+        assert monitor.connected.wait(20)
+        assert dispatch_until_counted(url, capture)
+        yield app, monitor, translator, thread
+    finally:
+        monitor.stop()
+        thread.join(10)
+    assert not thread.is_alive()
 
 
 def closed_udp_port() -> int:
@@ -109,15 +130,7 @@ def test_statsd_down_grows_no_memory_and_buffers_nothing():
 
 def test_malformed_events_are_counted_and_skipped(redis_server, capture):
     url = redis_server.url.rsplit("/", 1)[0] + "/8"
-    app = Celery("robustness-monitor", broker=url, set_as_current=False)
-    client = BufferedClient(UDPClient("127.0.0.1", capture.port))
-    translator = Translator(Keys(Naming()), client, QueueResolver(default="q"))
-    monitor = Monitor(app, url, translator, client, tick_interval=0.2, backoff=Backoff(0.2, 1))
-    thread = threading.Thread(target=monitor.run, daemon=True)
-    thread.start()
-    try:
-        assert monitor.connected.wait(20)
-        assert dispatch_until_counted(url, capture)
+    with monitoring(url, capture, "robustness-monitor") as (app, _, translator, thread):
         with app.connection_for_write() as connection:
             producer = connection.Producer()
             exchange = get_exchange(connection, name=app.conf.event_exchange)
@@ -136,10 +149,6 @@ def test_malformed_events_are_counted_and_skipped(redis_server, capture):
         capture.lines.clear()
         assert dispatch_until_counted(url, capture)       # still working
         assert thread.is_alive()
-    finally:
-        monitor.stop()
-        thread.join(10)
-    assert not thread.is_alive()
     assert translator.malformed == 5
 
 
@@ -149,43 +158,33 @@ def test_one_bad_message_a_second_costs_no_event_and_no_reconnection(redis_serve
     connection; the good events sent between them all arrive; the log stays short, no traceback."""
     db = 9
     url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
-    app = Celery("robustness-bad-messages", broker=url, set_as_current=False)
-    client = BufferedClient(UDPClient("127.0.0.1", capture.port))
-    translator = Translator(Keys(Naming()), client, QueueResolver(default="q"))
-    monitor = Monitor(app, url, translator, client, tick_interval=0.2, backoff=Backoff(0.2, 1))
-    thread = threading.Thread(target=monitor.run, daemon=True)
     caplog.set_level("DEBUG")
-    thread.start()
     raw = redis.Redis.from_url(url)
     channel = f"/{db}.celeryev/task.bogus"
     try:
-        assert monitor.connected.wait(20)
-        assert dispatch_until_counted(url, capture)
-        malformed_before = translator.malformed
-        bad = [b"\x00\xff not json", b'{"not": "an envelope"}',
-               json.dumps({"body": base64.b64encode(json.dumps({"type": ["task-received"], "uuid": "x"}).encode())
-                           .decode(), "content-type": "application/json", "content-encoding": "utf-8",
-                           "properties": {"body_encoding": "base64", "delivery_info": {"exchange": "celeryev",
-                                                                                      "routing_key": "task.bogus"},
-                                          "delivery_tag": "t"}, "headers": {}}).encode()]
-        rounds = 20
-        with app.connection_for_write() as connection:
-            dispatcher = app.events.Dispatcher(connection, hostname="producer@test", enabled=True)
-            for i in range(rounds):
-                for body in bad:
-                    raw.publish(channel, body)
-                dispatcher.send("task-received", uuid=f"between-{i}", name="between.task")
-            dispatcher.close()
-        key = "celery.tasks.q.between_task.received"
-        assert wait_for(lambda: capture.counters().get(key) == rounds, 15), capture.counters().get(key)
-        assert wait_for(lambda: translator.malformed - malformed_before == rounds * len(bad), 5), \
-            translator.malformed - malformed_before
-        assert monitor.disconnections == 0 and monitor.connections == 1
+        with monitoring(url, capture, "robustness-bad-messages") as (app, monitor, translator, _):
+            malformed_before = translator.malformed
+            bad = [b"\x00\xff not json", b'{"not": "an envelope"}',
+                   json.dumps({"body": base64.b64encode(json.dumps({"type": ["task-received"], "uuid": "x"}).encode())
+                               .decode(), "content-type": "application/json", "content-encoding": "utf-8",
+                               "properties": {"body_encoding": "base64", "delivery_info": {"exchange": "celeryev",
+                                                                                          "routing_key": "task.bogus"},
+                                              "delivery_tag": "t"}, "headers": {}}).encode()]
+            rounds = 20
+            with app.connection_for_write() as connection:
+                dispatcher = app.events.Dispatcher(connection, hostname="producer@test", enabled=True)
+                for i in range(rounds):
+                    for body in bad:
+                        raw.publish(channel, body)
+                    dispatcher.send("task-received", uuid=f"between-{i}", name="between.task")
+                dispatcher.close()
+            key = "celery.tasks.q.between_task.received"
+            assert wait_for(lambda: capture.counters().get(key) == rounds, 15), capture.counters().get(key)
+            assert wait_for(lambda: translator.malformed - malformed_before == rounds * len(bad), 5), \
+                translator.malformed - malformed_before
+            assert monitor.disconnections == 0 and monitor.connections == 1
     finally:
-        monitor.stop()
-        thread.join(10)
         raw.close()
-    assert not thread.is_alive()
     text = caplog.text
     assert "Traceback" not in text
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) <= 12, text[-3000:]
@@ -218,33 +217,23 @@ def test_good_events_read_behind_a_bad_message_arrive_without_waiting_for_more(r
                     or len(envelopes) == rounds, 10), len(envelopes)
     recorder.close()
 
-    app = Celery("robustness-behind", broker=url, set_as_current=False)
-    client = BufferedClient(UDPClient("127.0.0.1", capture.port))
-    translator = Translator(Keys(Naming()), client, QueueResolver(default="q"))
-    monitor = Monitor(app, url, translator, client, tick_interval=0.2, backoff=Backoff(0.2, 1))
-    thread = threading.Thread(target=monitor.run, daemon=True)
-    thread.start()
     try:
-        assert monitor.connected.wait(20)
-        assert dispatch_until_counted(url, capture)
-        malformed_before = translator.malformed
-        pipeline = raw.pipeline(transaction=False)
-        for envelope in envelopes:
-            pipeline.publish(channel, b"\x00\xff not json")
-            pipeline.publish(channel, b'{"not": "an envelope"}')
-            pipeline.publish(channel, envelope)
-        pipeline.execute()
-        key = "celery.tasks.q.behind_task.received"
-        # Nothing is published after the pipeline: what is held back stays held back.
-        assert wait_for(lambda: capture.counters().get(key) == rounds, 10), capture.counters().get(key)
-        assert wait_for(lambda: translator.malformed - malformed_before == 2 * rounds, 5), \
-            translator.malformed - malformed_before
-        assert monitor.disconnections == 0 and monitor.connections == 1
+        with monitoring(url, capture, "robustness-behind") as (_, monitor, translator, _):
+            malformed_before = translator.malformed
+            pipeline = raw.pipeline(transaction=False)
+            for envelope in envelopes:
+                pipeline.publish(channel, b"\x00\xff not json")
+                pipeline.publish(channel, b'{"not": "an envelope"}')
+                pipeline.publish(channel, envelope)
+            pipeline.execute()
+            key = "celery.tasks.q.behind_task.received"
+            # Nothing is published after the pipeline: what is held back stays held back.
+            assert wait_for(lambda: capture.counters().get(key) == rounds, 10), capture.counters().get(key)
+            assert wait_for(lambda: translator.malformed - malformed_before == 2 * rounds, 5), \
+                translator.malformed - malformed_before
+            assert monitor.disconnections == 0 and monitor.connections == 1
     finally:
-        monitor.stop()
-        thread.join(10)
         raw.close()
-    assert not thread.is_alive()
 
 
 @pytest.mark.parametrize("command", ["events", "poll"])

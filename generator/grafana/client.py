@@ -42,7 +42,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 
 from queuedash import jsontext
-from queuedash.deadline import DeadlineSession
+from queuedash.deadline import DeadlineSession, transport_reason
 from queuedash.grafana import errors
 from queuedash.grafana.credentials import Credentials, Redactor, basic_value
 
@@ -380,19 +380,8 @@ class GrafanaClient:
             return Reply(response.status_code, parsed, attempt)
 
     def _reason(self, exc: Exception) -> str:
-        """A short cause of a transport error: the innermost exception's words, redacted."""
-        inner: BaseException = exc
-        while True:
-            nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
-            nested = nested or getattr(inner, "reason", None) or inner.__cause__ or inner.__context__
-            if not isinstance(nested, BaseException) or nested is inner:
-                break
-            inner = nested
-        text = str(inner) or type(inner).__name__
-        # urllib3 repeats the connection object's repr; keep the readable tail.
-        if "Failed to establish a new connection:" in text:
-            text = text.split("Failed to establish a new connection:", 1)[1].strip()
-        return self.redact(text)
+        """A short cause of a transport error, redacted."""
+        return self.redact(transport_reason(exc))
 
     def _unreachable(self, where: str, exc: Exception, attempts: int) -> errors.GrafanaUnreachable:
         tries = f" ({attempts} attempts)" if attempts > 1 else ""

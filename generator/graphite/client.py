@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 
-from queuedash.deadline import DeadlineSession
+from queuedash.deadline import DeadlineSession, transport_reason
 from queuedash.errors import QueuedashError
 from queuedash.secrets import Redactor, basic_value, passwords_in, without_password
 
@@ -97,20 +97,6 @@ def _checked_url(url: str) -> tuple[str, str, str]:
     return address, unquote(parts.username or ""), unquote(parts.password or "")
 
 
-def _reason(exc: Exception) -> str:
-    """The innermost cause of a transport error, in its own words."""
-    inner: BaseException = exc
-    while True:
-        nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
-        nested = nested or getattr(inner, "reason", None) or inner.__cause__ or inner.__context__
-        if not isinstance(nested, BaseException) or nested is inner:
-            break
-        inner = nested
-    text = str(inner) or type(inner).__name__
-    # urllib3 repeats the connection object's repr; keep the readable tail.
-    return text.split("Failed to establish a new connection:", 1)[-1].strip()
-
-
 class GraphiteClient:
     """graphite-web at `url`; every request gives up `timeout` seconds after it started."""
 
@@ -133,7 +119,7 @@ class GraphiteClient:
         except requests.Timeout:
             raise GraphiteError(f"{self.url}: Graphite did not answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
-            raise GraphiteError(self.redact(f"{self.url}: cannot reach Graphite: {_reason(exc)}")) from None
+            raise GraphiteError(self.redact(f"{self.url}: cannot reach Graphite: {transport_reason(exc)}")) from None
 
     def _not_graphite(self, response: requests.Response, endpoint: str) -> GraphiteError:
         """What answered instead of graphite-web, and what to do about it."""
