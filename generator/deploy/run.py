@@ -99,11 +99,14 @@ def start(client: GrafanaClient, api: str = "auto") -> Started:
     Grafana across a network costs two round trips before the work, not three. An error of
     the health check, then of the credentials, is the one reported."""
     health = client.health()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="queuedash-discover") as pool:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queuedash-discover")
+    try:
         discovery = pool.submit(_discover, client)
         org = client.org()
         org_id = org.get("id") if isinstance(org.get("id"), int) else 1
         return Started(health, org, org_id, open_store(client, org_id, api, discovery=discovery.result))
+    finally:
+        pool.shutdown(wait=False)  # when the credentials are refused, say so without waiting for /apis
 
 
 def _discover(client: GrafanaClient) -> dict | None | errors.GrafanaError:
