@@ -258,14 +258,15 @@ def pretty(normalized: dict) -> str:
     return json.dumps(normalized, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def unified_diff(uid: str, live: dict | None, generated: dict | None) -> str:
-    """A unified diff live (remote) -> generated (local) of normalized dashboards."""
+def unified_diff(name: str, live: dict | None, generated: dict | None) -> str:
+    """A unified diff live (remote) -> generated (local) of normalized JSON (a dashboard, or an
+    alert rule), between grafana/<name>.json and generated/<name>.json."""
     before = pretty(live).splitlines(keepends=True) if live is not None else []
     after = pretty(generated).splitlines(keepends=True) if generated is not None else []
     return "".join(difflib.unified_diff(
         before, after,
-        fromfile=f"grafana/{uid}.json" if live is not None else "/dev/null",
-        tofile=f"generated/{uid}.json" if generated is not None else "/dev/null",
+        fromfile=f"grafana/{name}.json" if live is not None else "/dev/null",
+        tofile=f"generated/{name}.json" if generated is not None else "/dev/null",
     ))
 
 

@@ -44,11 +44,10 @@ Imports `durations` and `plan` (the outcomes, the canonical JSON).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from queuedash.deploy.plan import (ADDED, CONFLICT, DELETED, STALE, UNCHANGED, UPDATED, Marker, content_hash,
-                                   other_project, pretty)
+                                   other_project, unified_diff)
 from queuedash.durations import DurationError, parse_duration
 
 MARKER = "__queuedash__"
@@ -113,13 +112,7 @@ def with_marker(rule: dict, project: str | None = None) -> tuple[dict, str]:
 
 def rule_diff(uid: str, live: dict | None, generated: dict | None) -> str:
     """A unified diff live (Grafana) -> generated of normalized rules."""
-    before = pretty(live).splitlines(keepends=True) if live is not None else []
-    after = pretty(generated).splitlines(keepends=True) if generated is not None else []
-    return "".join(difflib.unified_diff(
-        before, after,
-        fromfile=f"grafana/rules/{uid}.json" if live is not None else "/dev/null",
-        tofile=f"generated/rules/{uid}.json" if generated is not None else "/dev/null",
-    ))
+    return unified_diff(f"rules/{uid}", live, generated)
 
 
 # ----- the plan -------------------------------------------------------------------------------
