@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,9 +35,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-for path in (HERE, REPO):
+for path in (HERE, HERE.parent, REPO):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+from agent_support import UdpCapture  # noqa: E402  (StatsD's side of the socket, as the tests have it)
 
 POOLS = ("prefork", "solo", "threads", "gevent", "eventlet")
 #: The Python module each pool needs beyond Celery.
@@ -74,40 +75,6 @@ def available_pools() -> list[str]:
                 continue
         found.append(pool)
     return found
-
-
-class UdpCounters:
-    """A UDP socket standing where StatsD would: the hook's counters, key -> count."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.counts: Counter = Counter()
-        self._running = True
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while self._running:
-            try:
-                data = self.sock.recv(65535)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            for line in data.decode().splitlines():
-                key, _, rest = line.partition(":")
-                value, _, kind = rest.partition("|")
-                if kind == "c":
-                    self.counts[key] += int(float(value))
-
-    def close(self) -> dict:
-        self._running = False
-        self._thread.join(2)
-        self.sock.close()
-        return dict(sorted(self.counts.items()))
 
 
 class EventLog:
@@ -192,7 +159,7 @@ def record(pool: str, broker: str, workdir: Path) -> dict:
 
     app = recording_app.app
     app.conf.broker_url = broker
-    udp = UdpCounters()
+    udp = UdpCapture()
     queuedash_agent.install(app, statsd_host="127.0.0.1", statsd_port=udp.port)   # the producer's side
     log = EventLog(app)
     worker = start_worker(pool, broker, udp.port, workdir / f"worker-{pool}.log")
@@ -222,7 +189,8 @@ def record(pool: str, broker: str, workdir: Path) -> dict:
         worker.wait(30)
     wait_for(lambda: log.of_type("worker-offline"), 10)
     events = log.close()
-    hook = udp.close()
+    hook = dict(sorted(udp.counters().items()))
+    udp.close()
     from queuedash.agent.hook import uninstall
 
     uninstall()
